@@ -191,6 +191,11 @@ struct Evaluation {
 SLUICE_EXPORT Result<Evaluation> Evaluate(const Policy& policy, std::optional<LimiterState>& state, Operation op,
                                           int64_t cost, int64_t now_ns);
 
+// When `state` (last written under `policy`) becomes indistinguishable from a
+// fresh state. Stores derive a limiter key's expiry from this instead of
+// storing it.
+SLUICE_EXPORT int64_t ExpiresAt(const Policy& policy, const LimiterState& state);
+
 // The start and end of the fixed window containing `now_ns`
 // (calendar-aligned windows are computed in UTC).
 struct WindowBounds {

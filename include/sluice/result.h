@@ -42,6 +42,17 @@ class [[nodiscard]] Result {
                                         !std::is_same_v<std::decay_t<U>, T>>>
   Result(U&& value) : value_(std::forward<U>(value)) {}  // NOLINT(google-explicit-constructor)
 
+  // Converts a Result<U> whose value converts to T, e.g.
+  // Result<std::unique_ptr<Derived>> to Result<std::unique_ptr<Base>>.
+  template <typename U, typename = std::enable_if_t<!std::is_same_v<U, T> && std::is_constructible_v<T, U&&>>>
+  Result(Result<U>&& other) {  // NOLINT(google-explicit-constructor)
+    if (other.ok()) {
+      value_.emplace(std::move(other).value());
+    } else {
+      status_ = std::move(other).status();
+    }
+  }
+
   // An error. REQUIRES: !status.ok(); an OK status becomes kInternal.
   Result(Status status) : status_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (status_.ok()) status_ = InternalError("Result constructed from an OK status without a value");

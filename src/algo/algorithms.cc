@@ -475,4 +475,12 @@ Result<Evaluation> Evaluate(const Policy& policy, std::optional<LimiterState>& s
   return InternalError("unreachable: unknown algorithm");
 }
 
+int64_t ExpiresAt(const Policy& policy, const LimiterState& state) {
+  // A peek at the earliest possible time is evaluated at the latest time the
+  // state has seen, which is when it was written.
+  std::optional<LimiterState> copy = state;
+  Result<Evaluation> ev = Evaluate(policy, copy, Operation::kPeek, 0, internal::kInt64Min);
+  return ev.ok() ? ev->expires_at_ns : 0;
+}
+
 }  // namespace sluice
