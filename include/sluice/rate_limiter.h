@@ -1,0 +1,179 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// RateLimiter decides whether a keyed request may proceed under one Policy. It
+// owns no state: per-key state lives in the Store passed through the options,
+// under a namespaced key (see StoreKey) so limiters sharing a store never see
+// each other's keys.
+//
+// LimiterFactory and KeyedLimiter give the shape of seed 001's factory:
+// a config {policy, id, limit, rate: {interval: "1 minute", amount}} builds a
+// factory, Create("user-123") a limiter for one key, Consume() a decision.
+//
+// Thread-safety: RateLimiter, LimiterFactory and KeyedLimiter are safe for
+// concurrent use without external synchronisation.
+//
+// Errors: a denial is a Decision with allowed == false. A non-OK result means
+// the request was malformed (kInvalidArgument: cost < 0, cost above the limit,
+// key too long) or the store failed (its code says whether to retry).
+//
+// Example:
+//   auto store = std::shared_ptr<sluice::Store>(*sluice::MemoryStore::Create());
+//   SLUICE_ASSIGN_OR_RETURN(auto factory, sluice::LimiterFactory::Create(
+//       {.policy = "token_bucket", .id = "api", .limit = 100,
+//        .rate = {.interval = "1 minute", .amount = 100}}, store));
+//   sluice::KeyedLimiter user = factory->Create("user-123");
+//   SLUICE_ASSIGN_OR_RETURN(sluice::Decision d, user.Consume());
+//   if (!d.allowed) return TooManyRequests(d.retry_after);
+
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "sluice/algorithms.h"
+#include "sluice/decision.h"
+#include "sluice/result.h"
+#include "sluice/store.h"
+#include "sluice/visibility.h"
+
+namespace sluice {
+
+// The store key for (`prefix`, `id`, `key`): "prefix:id:key" with '%', ':',
+// '{' and '}' in each part written as %25, %3A, %7B and %7D. The encoding is
+// injective, so no choice of user keys makes two limiters share state, and no
+// user part can carry a Redis Cluster hash tag.
+SLUICE_EXPORT std::string StoreKey(std::string_view prefix, std::string_view id, std::string_view key);
+
+struct RateLimiterOptions {
+  // Where per-key state is kept. Required.
+  std::shared_ptr<Store> store;
+  // The limit. Required; must pass Policy::Validate().
+  Policy policy;
+  // Names this limiter inside the store; limiters with different names never
+  // share state. Default: "default".
+  std::string name = "default";
+  // First part of every store key. Default: "rl".
+  std::string prefix = "rl";
+  // Shadow mode: decide and charge as usual, but admit what would have been
+  // denied, marking it Decision::shadow_denied. Default: false.
+  bool shadow_mode = false;
+};
+
+class SLUICE_EXPORT RateLimiter {
+ public:
+  // Returns kInvalidArgument if the store is null or the policy is invalid.
+  static Result<std::unique_ptr<RateLimiter>> Create(RateLimiterOptions options);
+
+  // Tries to take `cost` units from `key` without blocking.
+  Result<Decision> TryAcquire(std::string_view key, int64_t cost = 1);
+
+  // Takes `cost` units, waiting (on the store's clock) while the wait the
+  // limiter predicts is at most `max_wait`. Returns the last decision: denied
+  // if the units did not fit within `max_wait`. Other callers may take the
+  // units first, so a wait can end denied.
+  Result<Decision> Acquire(std::string_view key, int64_t cost, std::chrono::nanoseconds max_wait);
+
+  // Would `cost` units fit now? Changes nothing.
+  Result<Decision> Peek(std::string_view key, int64_t cost = 0);
+
+  // How long until `cost` units fit (0 if they fit now), without taking them.
+  Result<std::chrono::nanoseconds> Reserve(std::string_view key, int64_t cost = 1);
+
+  // Gives `units` back to `key` (never beyond the limit), e.g. after the
+  // guarded work was cancelled.
+  Result<Decision> Refund(std::string_view key, int64_t units);
+
+  // Forgets `key`'s usage.
+  Status Reset(std::string_view key);
+
+  const Policy& policy() const { return options_.policy; }
+  const std::string& name() const { return options_.name; }
+  Store& store() const { return *options_.store; }
+
+  // The store key this limiter uses for `key`.
+  std::string StoreKeyFor(std::string_view key) const;
+
+ private:
+  friend Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const>, std::string_view, int64_t);
+  explicit RateLimiter(RateLimiterOptions options) : options_(std::move(options)) {}
+  Result<Decision> Run(std::string_view key, int64_t cost, Operation op);
+
+  RateLimiterOptions options_;
+};
+
+// Takes `cost` units for `key` from every limiter, or from none: if any would
+// deny, nothing is charged. All limiters must share one store
+// (kInvalidArgument otherwise). Per-second AND per-day, user AND org.
+SLUICE_EXPORT Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> limiters, std::string_view key,
+                                                  int64_t cost = 1);
+
+// Seed 001's limiter configuration.
+struct LimiterConfig {
+  // "token_bucket", "gcra", "fixed_window", "sliding_window" (the weighted
+  // counter), "sliding_window_log" or "sliding_window_counter".
+  std::string policy;
+  // Namespaces this factory's keys. Required, non-empty.
+  std::string id;
+  // Capacity (token bucket, GCRA) or units per window.
+  int64_t limit = 0;
+  struct Rate {
+    // A duration as ParseDuration reads it: "1 minute", "90s", "1h30m".
+    std::string interval;
+    // Token bucket / GCRA: units refilled per interval. Windows: 0 or `limit`.
+    int64_t amount = 0;
+  } rate;
+  // Fixed window only: "epoch" (default), "day", "week", "month" or "year".
+  std::string alignment = "epoch";
+  // See RateLimiterOptions.
+  std::string prefix = "rl";
+  bool shadow_mode = false;
+
+  // The Policy this config describes; kInvalidArgument naming the bad field.
+  Result<Policy> ToPolicy() const;
+};
+
+class KeyedLimiter;
+
+class SLUICE_EXPORT LimiterFactory {
+ public:
+  // Returns kInvalidArgument if the config is invalid or the store null.
+  static Result<std::unique_ptr<LimiterFactory>> Create(const LimiterConfig& config, std::shared_ptr<Store> store);
+
+  // A limiter for one key (cheap; holds the key and a reference to this factory).
+  // REQUIRES: this factory outlives the returned limiter.
+  KeyedLimiter Create(std::string_view key) const;
+
+  RateLimiter& limiter() const { return *limiter_; }
+
+ private:
+  explicit LimiterFactory(std::unique_ptr<RateLimiter> limiter) : limiter_(std::move(limiter)) {}
+  std::unique_ptr<RateLimiter> limiter_;
+};
+
+// A RateLimiter bound to one key.
+class SLUICE_EXPORT KeyedLimiter {
+ public:
+  KeyedLimiter(RateLimiter& limiter, std::string key) : limiter_(&limiter), key_(std::move(key)) {}
+
+  Result<Decision> Consume(int64_t cost = 1) { return limiter_->TryAcquire(key_, cost); }
+  Result<Decision> Acquire(int64_t cost, std::chrono::nanoseconds max_wait) {
+    return limiter_->Acquire(key_, cost, max_wait);
+  }
+  Result<Decision> Peek(int64_t cost = 0) { return limiter_->Peek(key_, cost); }
+  Result<std::chrono::nanoseconds> Reserve(int64_t cost = 1) { return limiter_->Reserve(key_, cost); }
+  Result<Decision> Refund(int64_t units) { return limiter_->Refund(key_, units); }
+  Status Reset() { return limiter_->Reset(key_); }
+
+  const std::string& key() const { return key_; }
+
+ private:
+  RateLimiter* limiter_;
+  std::string key_;
+};
+
+}  // namespace sluice

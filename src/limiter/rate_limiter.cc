@@ -1,0 +1,150 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+#include "sluice/rate_limiter.h"
+
+#include <string>
+#include <vector>
+
+#include "sluice/duration.h"
+
+namespace sluice {
+namespace {
+
+void AppendEscaped(std::string& out, std::string_view part) {
+  for (char c : part) {
+    switch (c) {
+      case '%': out += "%25"; break;
+      case ':': out += "%3A"; break;
+      case '{': out += "%7B"; break;
+      case '}': out += "%7D"; break;
+      default: out += c;
+    }
+  }
+}
+
+}  // namespace
+
+std::string StoreKey(std::string_view prefix, std::string_view id, std::string_view key) {
+  std::string out;
+  out.reserve(prefix.size() + id.size() + key.size() + 2);
+  AppendEscaped(out, prefix);
+  out += ':';
+  AppendEscaped(out, id);
+  out += ':';
+  AppendEscaped(out, key);
+  return out;
+}
+
+Result<std::unique_ptr<RateLimiter>> RateLimiter::Create(RateLimiterOptions options) {
+  if (options.store == nullptr) return InvalidArgumentError("RateLimiterOptions.store is required");
+  SLUICE_RETURN_IF_ERROR(options.policy.Validate());
+  return std::unique_ptr<RateLimiter>(new RateLimiter(std::move(options)));
+}
+
+std::string RateLimiter::StoreKeyFor(std::string_view key) const {
+  return StoreKey(options_.prefix, options_.name, key);
+}
+
+Result<Decision> RateLimiter::Run(std::string_view key, int64_t cost, Operation op) {
+  const std::string store_key = StoreKeyFor(key);
+  SLUICE_ASSIGN_OR_RETURN(Decision d, options_.store->Decide(DecideRequest{store_key, &options_.policy, cost, op}));
+  if (options_.shadow_mode && op == Operation::kConsume && !d.allowed) {
+    d.allowed = true;
+    d.shadow_denied = true;
+    d.retry_after = std::chrono::nanoseconds(0);
+  }
+  return d;
+}
+
+Result<Decision> RateLimiter::TryAcquire(std::string_view key, int64_t cost) {
+  return Run(key, cost, Operation::kConsume);
+}
+
+Result<Decision> RateLimiter::Acquire(std::string_view key, int64_t cost, std::chrono::nanoseconds max_wait) {
+  if (max_wait.count() < 0) return InvalidArgumentError("Acquire: max_wait must not be negative");
+  std::chrono::nanoseconds waited(0);
+  for (;;) {
+    SLUICE_ASSIGN_OR_RETURN(Decision d, TryAcquire(key, cost));
+    if (d.allowed || waited + d.retry_after > max_wait) return d;
+    options_.store->clock().SleepFor(d.retry_after);
+    waited += d.retry_after;
+  }
+}
+
+Result<Decision> RateLimiter::Peek(std::string_view key, int64_t cost) { return Run(key, cost, Operation::kPeek); }
+
+Result<std::chrono::nanoseconds> RateLimiter::Reserve(std::string_view key, int64_t cost) {
+  SLUICE_ASSIGN_OR_RETURN(Decision d, Run(key, cost, Operation::kPeek));
+  return d.retry_after;
+}
+
+Result<Decision> RateLimiter::Refund(std::string_view key, int64_t units) {
+  return Run(key, units, Operation::kRefund);
+}
+
+Status RateLimiter::Reset(std::string_view key) { return Run(key, 0, Operation::kReset).status(); }
+
+Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> limiters, std::string_view key, int64_t cost) {
+  if (limiters.empty()) return InvalidArgumentError("TryAcquireAll: no limiters");
+  Store* store = limiters[0]->options_.store.get();
+  std::vector<std::string> keys;
+  keys.reserve(limiters.size());
+  for (RateLimiter* l : limiters) {
+    if (l->options_.store.get() != store) return InvalidArgumentError("TryAcquireAll: limiters use different stores");
+    keys.push_back(l->StoreKeyFor(key));
+  }
+  std::vector<DecideRequest> requests;
+  requests.reserve(limiters.size());
+  for (size_t i = 0; i < limiters.size(); ++i) {
+    requests.push_back(DecideRequest{keys[i], &limiters[i]->options_.policy, cost, Operation::kConsume});
+  }
+  return store->DecideAll(requests);
+}
+
+Result<Policy> LimiterConfig::ToPolicy() const {
+  SLUICE_ASSIGN_OR_RETURN(const Algorithm algorithm, ParseAlgorithm(policy));
+  if (id.empty()) return InvalidArgumentError("limiter config: id is required");
+  Result<std::chrono::nanoseconds> interval = ParseDuration(rate.interval);
+  if (!interval.ok()) return interval.status().WithContext("limiter config: rate.interval");
+  SLUICE_ASSIGN_OR_RETURN(const WindowAlignment align, ParseWindowAlignment(alignment));
+  Policy p;
+  switch (algorithm) {
+    case Algorithm::kTokenBucket: p = Policy::TokenBucket(limit, rate.amount, *interval); break;
+    case Algorithm::kGcra: p = Policy::Gcra(limit, rate.amount, *interval); break;
+    case Algorithm::kFixedWindow:
+      p = align == WindowAlignment::kEpoch ? Policy::FixedWindow(limit, *interval) : Policy::CalendarWindow(limit, align);
+      break;
+    case Algorithm::kSlidingWindowLog: p = Policy::SlidingWindowLog(limit, *interval); break;
+    case Algorithm::kSlidingWindowCounter: p = Policy::SlidingWindowCounter(limit, *interval); break;
+  }
+  const bool windowed = algorithm != Algorithm::kTokenBucket && algorithm != Algorithm::kGcra;
+  if (windowed && rate.amount != 0 && rate.amount != limit) {
+    return InvalidArgumentError("limiter config: rate.amount " + std::to_string(rate.amount) + " conflicts with limit " +
+                                std::to_string(limit) + "; a " + policy +
+                                " admits `limit` per rate.interval (leave amount 0)");
+  }
+  if (algorithm != Algorithm::kFixedWindow && align != WindowAlignment::kEpoch) {
+    return InvalidArgumentError("limiter config: alignment \"" + alignment + "\" applies only to fixed_window");
+  }
+  Status valid = p.Validate();
+  if (!valid.ok()) return valid.WithContext("limiter config \"" + id + "\"");
+  return p;
+}
+
+Result<std::unique_ptr<LimiterFactory>> LimiterFactory::Create(const LimiterConfig& config,
+                                                               std::shared_ptr<Store> store) {
+  SLUICE_ASSIGN_OR_RETURN(Policy policy, config.ToPolicy());
+  RateLimiterOptions options;
+  options.store = std::move(store);
+  options.policy = policy;
+  options.name = config.id;
+  options.prefix = config.prefix;
+  options.shadow_mode = config.shadow_mode;
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<RateLimiter> limiter, RateLimiter::Create(std::move(options)));
+  return std::unique_ptr<LimiterFactory>(new LimiterFactory(std::move(limiter)));
+}
+
+KeyedLimiter LimiterFactory::Create(std::string_view key) const { return KeyedLimiter(*limiter_, std::string(key)); }
+
+}  // namespace sluice

@@ -1,0 +1,189 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+#include "sluice/rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "sluice/memory_store.h"
+#include "sluice/testing/simulated_clock.h"
+
+namespace sluice {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::SimulatedClock;
+
+class RateLimiterTest : public ::testing::Test {
+ protected:
+  RateLimiterTest() : store_(std::move(*MemoryStore::Create({.clock = &clock_, .sweep_interval = {}}))) {}
+
+  std::unique_ptr<LimiterFactory> Factory(LimiterConfig config) {
+    Result<std::unique_ptr<LimiterFactory>> f = LimiterFactory::Create(config, store_);
+    EXPECT_TRUE(f.ok()) << f.status().ToString();
+    return f.ok() ? std::move(*f) : nullptr;
+  }
+
+  SimulatedClock clock_;
+  std::shared_ptr<Store> store_;
+};
+
+TEST_F(RateLimiterTest, SeedFactoryShape) {
+  auto factory = Factory({.policy = "token_bucket", .id = "api", .limit = 100,
+                          .rate = {.interval = "1 minute", .amount = 100}});
+  KeyedLimiter user = factory->Create("user-123");
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(user.Consume()->allowed) << i;
+  Result<Decision> denied = user.Consume();
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_EQ(denied->limit, 100);
+  EXPECT_EQ(denied->remaining, 0);
+  EXPECT_EQ(denied->retry_after, milliseconds(600));  // one token per 600 ms
+  EXPECT_EQ(*user.Reserve(5), seconds(3));
+  // Another key is independent.
+  EXPECT_TRUE(factory->Create("user-456").Consume(100)->allowed);
+  clock_.Advance(milliseconds(600));
+  EXPECT_TRUE(user.Consume()->allowed);
+}
+
+TEST_F(RateLimiterTest, EveryPolicyName) {
+  for (const char* name : {"token_bucket", "gcra"}) {
+    auto f = Factory({.policy = name, .id = name, .limit = 3, .rate = {.interval = "1s", .amount = 1}});
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_TRUE(f->Create("k").Consume(3)->allowed);
+    EXPECT_FALSE(f->Create("k").Consume(1)->allowed);
+  }
+  for (const char* name : {"fixed_window", "sliding_window", "sliding_window_log", "sliding_window_counter"}) {
+    auto f = Factory({.policy = name, .id = name, .limit = 3, .rate = {.interval = "10s"}});
+    ASSERT_NE(f, nullptr) << name;
+    EXPECT_TRUE(f->Create("k").Consume(3)->allowed);
+    EXPECT_FALSE(f->Create("k").Consume(1)->allowed) << name;
+  }
+  auto monthly = Factory({.policy = "fixed_window", .id = "m", .limit = 1000, .rate = {.interval = "0"},
+                          .alignment = "month"});
+  ASSERT_NE(monthly, nullptr);
+  EXPECT_EQ(monthly->limiter().policy().alignment, WindowAlignment::kCalendarMonth);
+}
+
+TEST_F(RateLimiterTest, ConfigErrorsAreClear) {
+  auto err = [&](LimiterConfig c) { return LimiterFactory::Create(c, store_).status(); };
+  Status s = err({.policy = "leaky_bucket", .id = "x", .limit = 1, .rate = {.interval = "1s", .amount = 1}});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("leaky_bucket"), std::string_view::npos);
+  s = err({.policy = "token_bucket", .id = "x", .limit = 1, .rate = {.interval = "1 fortnight", .amount = 1}});
+  EXPECT_NE(s.message().find("rate.interval"), std::string_view::npos) << s.ToString();
+  s = err({.policy = "token_bucket", .id = "", .limit = 1, .rate = {.interval = "1s", .amount = 1}});
+  EXPECT_NE(s.message().find("id"), std::string_view::npos);
+  s = err({.policy = "token_bucket", .id = "x", .limit = 0, .rate = {.interval = "1s", .amount = 1}});
+  EXPECT_NE(s.message().find("limit"), std::string_view::npos);
+  s = err({.policy = "fixed_window", .id = "x", .limit = 10, .rate = {.interval = "1s", .amount = 3}});
+  EXPECT_NE(s.message().find("conflicts"), std::string_view::npos);
+  s = err({.policy = "token_bucket", .id = "x", .limit = 1, .rate = {.interval = "1s", .amount = 1}, .alignment = "day"});
+  EXPECT_NE(s.message().find("alignment"), std::string_view::npos);
+  EXPECT_EQ(LimiterFactory::Create({.policy = "gcra", .id = "x", .limit = 1, .rate = {.interval = "1s", .amount = 1}},
+                                   nullptr)
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(StoreKey, IsInjective) {
+  // Random parts over an alphabet full of separators and escape characters.
+  const std::string alphabet = "a:%{}3A7B";
+  std::mt19937_64 rng(42);
+  auto part = [&] {
+    std::string s;
+    for (size_t n = rng() % 5; n > 0; --n) s += alphabet[rng() % alphabet.size()];
+    return s;
+  };
+  std::set<std::tuple<std::string, std::string, std::string>> parts;
+  std::set<std::string> keys;
+  for (int i = 0; i < 20000; ++i) {
+    auto t = std::make_tuple(part(), part(), part());
+    if (parts.insert(t).second) {
+      const std::string k = StoreKey(std::get<0>(t), std::get<1>(t), std::get<2>(t));
+      ASSERT_TRUE(keys.insert(k).second) << "collision: " << k;
+      EXPECT_EQ(k.find('{'), std::string::npos);
+      EXPECT_EQ(k.find('}'), std::string::npos);
+    }
+  }
+  EXPECT_EQ(StoreKey("rl", "api", "user:1"), "rl:api:user%3A1");
+}
+
+TEST_F(RateLimiterTest, NamespacesNeverCollide) {
+  auto a = Factory({.policy = "fixed_window", .id = "x", .limit = 1, .rate = {.interval = "1h"}});
+  auto b = Factory({.policy = "fixed_window", .id = "x:a", .limit = 1, .rate = {.interval = "1h"}});
+  EXPECT_TRUE(a->Create("a:b").Consume()->allowed);
+  EXPECT_TRUE(b->Create("b").Consume()->allowed);  // "x" + "a:b" must not equal "x:a" + "b"
+  EXPECT_FALSE(a->Create("a:b").Consume()->allowed);
+}
+
+TEST_F(RateLimiterTest, ShadowModeAdmitsButMarks) {
+  auto f = Factory({.policy = "fixed_window", .id = "s", .limit = 1, .rate = {.interval = "1h"}, .shadow_mode = true});
+  KeyedLimiter k = f->Create("k");
+  Decision first = *k.Consume();
+  EXPECT_TRUE(first.allowed);
+  EXPECT_FALSE(first.shadow_denied);
+  Decision second = *k.Consume();
+  EXPECT_TRUE(second.allowed);
+  EXPECT_TRUE(second.shadow_denied);
+  EXPECT_EQ(second.retry_after.count(), 0);
+}
+
+TEST_F(RateLimiterTest, PeekRefundReset) {
+  auto f = Factory({.policy = "token_bucket", .id = "p", .limit = 10, .rate = {.interval = "1s", .amount = 1}});
+  KeyedLimiter k = f->Create("k");
+  EXPECT_EQ(k.Consume(8)->remaining, 2);
+  EXPECT_EQ(k.Peek()->remaining, 2);
+  EXPECT_FALSE(k.Peek(3)->allowed);
+  EXPECT_EQ(k.Peek(3)->retry_after, seconds(1));
+  EXPECT_EQ(k.Refund(5)->remaining, 7);
+  EXPECT_TRUE(k.Reset().ok());
+  EXPECT_EQ(k.Peek()->remaining, 10);
+  EXPECT_EQ(k.Consume(11).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(RateLimiterTest, AcquireWaitsOnTheClock) {
+  auto f = Factory({.policy = "token_bucket", .id = "w", .limit = 2, .rate = {.interval = "1s", .amount = 1}});
+  KeyedLimiter k = f->Create("k");
+  ASSERT_TRUE(k.Consume(2)->allowed);
+  // Too long a wait: denied at once, nothing slept.
+  Result<Decision> impatient = k.Acquire(2, milliseconds(1500));
+  ASSERT_TRUE(impatient.ok());
+  EXPECT_FALSE(impatient->allowed);
+  EXPECT_EQ(impatient->retry_after, seconds(2));
+  // A patient caller sleeps on the simulated clock until the token is back.
+  Result<Decision> got = InvalidArgumentError("unset");
+  std::thread waiter([&] { got = k.Acquire(1, seconds(5)); });
+  while (clock_.sleepers() == 0) std::this_thread::yield();
+  clock_.Advance(seconds(1));
+  waiter.join();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(got->allowed);
+}
+
+TEST_F(RateLimiterTest, TryAcquireAllChargesAllOrNothing) {
+  auto second = *RateLimiter::Create({.store = store_, .policy = Policy::TokenBucket(2, 2, seconds(1)), .name = "sec"});
+  auto day = *RateLimiter::Create({.store = store_, .policy = Policy::FixedWindow(3, std::chrono::hours(24)),
+                                   .name = "day"});
+  RateLimiter* both[] = {second.get(), day.get()};
+  EXPECT_TRUE(TryAcquireAll(both, "org-1")->allowed);
+  EXPECT_TRUE(TryAcquireAll(both, "org-1")->allowed);
+  EXPECT_FALSE(TryAcquireAll(both, "org-1")->allowed);
+  EXPECT_EQ(day->Peek("org-1")->remaining, 1);  // the denied call charged nothing
+  clock_.Advance(seconds(1));
+  EXPECT_TRUE(TryAcquireAll(both, "org-1")->allowed);
+  Result<MultiDecision> denied = TryAcquireAll(both, "org-1");
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_FALSE(denied->decisions[1].allowed);
+  EXPECT_EQ(second->Peek("org-1")->remaining, 1);
+}
+
+}  // namespace
+}  // namespace sluice
