@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the optimised build
+# (unit, property, packaging tests), then the unit tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+echo "### release build and tests"
+cmake --preset release >/dev/null
+cmake --build --preset release
+ctest --preset release
+
+echo "### ASan + UBSan build and unit tests"
+cmake --preset asan >/dev/null
+cmake --build --preset asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --preset asan
