@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <barrier>
+#include <thread>
+#include <vector>
+
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
 
@@ -100,6 +105,50 @@ TEST(MemoryStore, ManyKeysGrowAndShrink) {
     EXPECT_EQ(r->has_value(), i % 2 == 1) << i;
   }
   EXPECT_GT(store->Stats().memory_bytes, 0u);
+}
+
+// RELIABILITY.md T1: 64 threads on one key with the clock frozen, then moved
+// on in deterministic steps. Each window admits exactly min(limit, attempts).
+TEST(MemoryStore, HammerOneKeyAdmitsExactlyTheLimitPerWindow) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.sweep_interval = {}});
+  constexpr int kThreads = 64;
+  constexpr int kAttemptsPerThread = 200;  // per window
+  constexpr int kWindows = 4;
+  for (const Policy& p : {Policy::FixedWindow(1000, std::chrono::seconds(1)),
+                          Policy::TokenBucket(1000, 1000, std::chrono::seconds(1)),
+                          Policy::SlidingWindowCounter(1000, std::chrono::seconds(1))}) {
+    std::atomic<int64_t> admitted{0};
+    std::vector<int64_t> per_window(kWindows, 0);
+    // The completion step runs on one thread while all others wait: it records
+    // the window's count and moves the clock on by exactly one window.
+    int window = 0;
+    std::barrier sync(kThreads, [&]() noexcept {
+      per_window[window++] = admitted.exchange(0);
+      clock.Advance(std::chrono::seconds(1));
+    });
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int w = 0; w < kWindows; ++w) {
+          for (int i = 0; i < kAttemptsPerThread; ++i) {
+            Result<Decision> d = store->Decide("hammer", p);
+            if (d.ok() && d->allowed) admitted.fetch_add(1, std::memory_order_relaxed);
+          }
+          sync.arrive_and_wait();
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (int w = 0; w < kWindows; ++w) {
+      // At the very start of a window the sliding counter still weighs the
+      // previous window fully: after a full window it admits nothing, after an
+      // empty one the whole limit.
+      const int64_t expected = p.algorithm == Algorithm::kSlidingWindowCounter && w % 2 == 1 ? 0 : 1000;
+      EXPECT_EQ(per_window[w], expected) << p.ToString() << " window " << w;
+    }
+    ASSERT_TRUE(store->Delete("hammer").ok());
+  }
 }
 
 }  // namespace
