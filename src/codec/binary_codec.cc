@@ -1,0 +1,308 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// The binary record format, version 1. docs/state_format.md is the
+// specification; a change here that changes the bytes of an existing record is
+// a new format version (the golden files in testdata/state_v1/ catch it).
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "codec/codec_internal.h"
+#include "sluice/state_codec.h"
+#include "util/crc32c.h"
+
+namespace sluice {
+namespace {
+
+// Persisted: do not change the values of existing entries.
+enum class RecordKind : uint8_t {
+  kBytes = 1,
+  kLimiter = 2,
+};
+
+constexpr size_t kTrailerSize = 4;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+int64_t UnZigZag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1)); }
+
+void PutSigned(std::string* out, int64_t v) { PutVarint(out, ZigZag(v)); }
+
+void PutBytes(std::string* out, std::string_view bytes) {
+  PutVarint(out, bytes.size());
+  out->append(bytes);
+}
+
+void PutFixed32(std::string* out, uint32_t v) {
+  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint32_t GetFixed32(const char* p) {
+  uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+void PutState(std::string* out, const LimiterState& state) {
+  out->push_back(static_cast<char>(AlgorithmOf(state)));
+  std::visit(Overloaded{
+                 [&](const TokenBucketState& s) {
+                   PutSigned(out, s.tokens);
+                   PutSigned(out, s.remainder);
+                   PutSigned(out, s.updated_ns);
+                 },
+                 [&](const GcraState& s) {
+                   PutSigned(out, s.tat_ns);
+                   PutSigned(out, s.tat_frac);
+                   PutSigned(out, s.updated_ns);
+                 },
+                 [&](const FixedWindowState& s) {
+                   PutSigned(out, s.window_start_ns);
+                   PutSigned(out, s.count);
+                 },
+                 [&](const SlidingWindowLogState& s) {
+                   PutSigned(out, s.updated_ns);
+                   PutVarint(out, s.entries.size());
+                   // Times as differences from the previous time (the first from
+                   // updated_ns), computed modulo 2^64 so that any values round-trip.
+                   uint64_t prev = static_cast<uint64_t>(s.updated_ns);
+                   for (const LogEntry& e : s.entries) {
+                     PutSigned(out, static_cast<int64_t>(static_cast<uint64_t>(e.time_ns) - prev));
+                     PutSigned(out, e.cost);
+                     prev = static_cast<uint64_t>(e.time_ns);
+                   }
+                 },
+                 [&](const SlidingWindowCounterState& s) {
+                   PutSigned(out, s.window_start_ns);
+                   PutSigned(out, s.current);
+                   PutSigned(out, s.previous);
+                   PutSigned(out, s.updated_ns);
+                 },
+             },
+             state);
+}
+
+// Reads the body of a record whose checksum has been verified. Running out of
+// bytes means the writer produced a short record (kDataLoss); values it cannot
+// name are kInvalidArgument.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+
+  size_t remaining() const { return data_.size() - pos_; }
+  size_t pos() const { return pos_; }
+
+  Status Truncated(std::string_view field) const {
+    return DataLossError("binary record truncated at byte " + std::to_string(pos_) + " reading " +
+                         std::string(field));
+  }
+
+  Result<uint64_t> Varint(std::string_view field) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= data_.size()) return Truncated(field);
+      uint64_t b = static_cast<unsigned char>(data_[pos_++]);
+      if (shift == 63 && b > 1) return InvalidArgumentError(std::string(field) + ": varint overflows 64 bits");
+      v |= (b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        // One encoding per value: no redundant high zero groups.
+        if (b == 0 && shift > 0) return InvalidArgumentError(std::string(field) + ": non-canonical varint");
+        return v;
+      }
+    }
+    return InvalidArgumentError(std::string(field) + ": varint longer than 10 bytes");
+  }
+
+  Result<int64_t> Signed(std::string_view field) {
+    SLUICE_ASSIGN_OR_RETURN(uint64_t u, Varint(field));
+    return UnZigZag(u);
+  }
+
+  Result<uint8_t> Byte(std::string_view field) {
+    if (pos_ >= data_.size()) return Truncated(field);
+    return static_cast<uint8_t>(data_[pos_++]);
+  }
+
+  // A length-prefixed byte string of at most `max_size` bytes.
+  Result<std::string> Bytes(std::string_view field, uint64_t max_size) {
+    SLUICE_ASSIGN_OR_RETURN(uint64_t n, Varint(field));
+    if (n > max_size) {
+      return InvalidArgumentError(std::string(field) + ": " + std::to_string(n) + " bytes exceeds the maximum of " +
+                                  std::to_string(max_size));
+    }
+    if (n > remaining()) return Truncated(field);
+    std::string out(data_.substr(pos_, n));
+    pos_ += n;
+    return out;
+  }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+Result<LimiterState> ReadState(Reader& r) {
+  SLUICE_ASSIGN_OR_RETURN(uint8_t tag, r.Byte("record.state algorithm"));
+  switch (static_cast<Algorithm>(tag)) {
+    case Algorithm::kTokenBucket: {
+      TokenBucketState s;
+      SLUICE_ASSIGN_OR_RETURN(s.tokens, r.Signed("record.state.tokens"));
+      SLUICE_ASSIGN_OR_RETURN(s.remainder, r.Signed("record.state.remainder"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
+      return LimiterState(s);
+    }
+    case Algorithm::kGcra: {
+      GcraState s;
+      SLUICE_ASSIGN_OR_RETURN(s.tat_ns, r.Signed("record.state.tatNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.tat_frac, r.Signed("record.state.tatFrac"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
+      return LimiterState(s);
+    }
+    case Algorithm::kFixedWindow: {
+      FixedWindowState s;
+      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Signed("record.state.windowStartNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.count, r.Signed("record.state.count"));
+      return LimiterState(s);
+    }
+    case Algorithm::kSlidingWindowLog: {
+      SlidingWindowLogState s;
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
+      SLUICE_ASSIGN_OR_RETURN(uint64_t n, r.Varint("record.state.entries"));
+      // Each entry takes at least two bytes: this bounds the allocation by the input.
+      if (n > r.remaining() / 2) return r.Truncated("record.state.entries");
+      s.entries.reserve(n);
+      uint64_t prev = static_cast<uint64_t>(s.updated_ns);
+      for (uint64_t i = 0; i < n; ++i) {
+        SLUICE_ASSIGN_OR_RETURN(int64_t delta, r.Signed("record.state.entries"));
+        SLUICE_ASSIGN_OR_RETURN(int64_t cost, r.Signed("record.state.entries"));
+        prev += static_cast<uint64_t>(delta);
+        s.entries.push_back(LogEntry{static_cast<int64_t>(prev), cost});
+      }
+      return LimiterState(std::move(s));
+    }
+    case Algorithm::kSlidingWindowCounter: {
+      SlidingWindowCounterState s;
+      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Signed("record.state.windowStartNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.current, r.Signed("record.state.current"));
+      SLUICE_ASSIGN_OR_RETURN(s.previous, r.Signed("record.state.previous"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
+      return LimiterState(s);
+    }
+  }
+  return InvalidArgumentError("record.state: unknown algorithm " + std::to_string(tag));
+}
+
+std::string Hex32(uint32_t v) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "0x";
+  for (int shift = 28; shift >= 0; shift -= 4) out.push_back(kHex[(v >> shift) & 0xf]);
+  return out;
+}
+
+}  // namespace
+
+std::string EncodeRecordBinary(const Record& record) {
+  std::string out(kRecordBinaryMagic);
+  PutVarint(&out, static_cast<uint64_t>(kRecordFormatVersion));
+  const auto* bytes = std::get_if<std::string>(&record.value);
+  out.push_back(static_cast<char>(bytes != nullptr ? RecordKind::kBytes : RecordKind::kLimiter));
+  PutBytes(&out, record.key);
+  PutSigned(&out, record.expires_at_ns);
+  if (bytes != nullptr) {
+    PutBytes(&out, *bytes);
+  } else {
+    const auto& limiter = std::get<LimiterRecord>(record.value);
+    const Policy& p = limiter.policy;
+    out.push_back(static_cast<char>(p.algorithm));
+    PutSigned(&out, p.limit);
+    PutSigned(&out, p.refill_amount);
+    PutSigned(&out, p.interval.count());
+    out.push_back(static_cast<char>(p.alignment));
+    PutState(&out, limiter.state);
+  }
+  PutFixed32(&out, internal::crc32c::Mask(internal::crc32c::Value(out)));
+  return out;
+}
+
+Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns, std::chrono::nanoseconds max_future) {
+  const std::string_view magic = kRecordBinaryMagic;
+  if (bytes.substr(0, magic.size()) != magic.substr(0, std::min(bytes.size(), magic.size()))) {
+    return DataLossError("binary record: bad magic; expected \"" + std::string(magic) + "\"");
+  }
+  // Every version starts with the magic and a version varint and ends with the
+  // checksum trailer; v1 has at least a kind byte in between.
+  if (bytes.size() < magic.size() + 2 + kTrailerSize) {
+    return DataLossError("binary record truncated: " + std::to_string(bytes.size()) + " bytes");
+  }
+  const std::string_view covered = bytes.substr(0, bytes.size() - kTrailerSize);
+  const uint32_t stored = internal::crc32c::Unmask(GetFixed32(bytes.data() + covered.size()));
+  const uint32_t computed = internal::crc32c::Value(covered);
+
+  // Every version keeps the trailer, so the checksum is checked before anything
+  // inside the record is trusted, the version included.
+  if (stored != computed) {
+    return DataLossError("binary record: checksum mismatch (stored " + Hex32(stored) + ", computed " +
+                         Hex32(computed) + "); the record is truncated or corrupt");
+  }
+  Reader r(covered.substr(magic.size()));
+  SLUICE_ASSIGN_OR_RETURN(uint64_t version, r.Varint("record.version"));
+  if (version != static_cast<uint64_t>(kRecordFormatVersion)) {
+    return internal::UnsupportedRecordVersion(
+        version > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(version));
+  }
+
+  Record record;
+  SLUICE_ASSIGN_OR_RETURN(uint8_t kind, r.Byte("record kind"));
+  SLUICE_ASSIGN_OR_RETURN(record.key, r.Bytes("record.key", kMaxKeyBytes));
+  SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.Signed("record.expiresAtNs"));
+  switch (static_cast<RecordKind>(kind)) {
+    case RecordKind::kBytes: {
+      SLUICE_ASSIGN_OR_RETURN(std::string value, r.Bytes("record.bytes", UINT64_MAX));
+      record.value = std::move(value);
+      break;
+    }
+    case RecordKind::kLimiter: {
+      LimiterRecord limiter;
+      Policy& p = limiter.policy;
+      SLUICE_ASSIGN_OR_RETURN(uint8_t algorithm, r.Byte("record.policy.algorithm"));
+      p.algorithm = static_cast<Algorithm>(algorithm);
+      SLUICE_ASSIGN_OR_RETURN(p.limit, r.Signed("record.policy.limit"));
+      SLUICE_ASSIGN_OR_RETURN(p.refill_amount, r.Signed("record.policy.refillAmount"));
+      SLUICE_ASSIGN_OR_RETURN(int64_t interval, r.Signed("record.policy.intervalNs"));
+      p.interval = std::chrono::nanoseconds(interval);
+      SLUICE_ASSIGN_OR_RETURN(uint8_t alignment, r.Byte("record.policy.alignment"));
+      p.alignment = static_cast<WindowAlignment>(alignment);
+      SLUICE_ASSIGN_OR_RETURN(limiter.state, ReadState(r));
+      record.value = std::move(limiter);
+      break;
+    }
+    default:
+      return InvalidArgumentError("binary record: unknown record kind " + std::to_string(kind));
+  }
+  if (r.remaining() != 0) {
+    return DataLossError("binary record: " + std::to_string(r.remaining()) + " unexpected bytes after the record");
+  }
+  // Policy::Validate (inside) rejects algorithm and alignment bytes it does not know.
+  SLUICE_RETURN_IF_ERROR(internal::ValidateDecodedRecord(record, now_ns, max_future));
+  return record;
+}
+
+}  // namespace sluice

@@ -1,0 +1,237 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// The JSON record format, version 1. docs/state_format.md is the specification;
+// a change here that changes the output for an existing record is a new format
+// version (the golden files in testdata/state_v1/ catch it).
+
+#include <string>
+#include <utility>
+#include <variant>
+
+#include "codec/codec_internal.h"
+#include "sluice/state_codec.h"
+#include "util/json.h"
+
+namespace sluice {
+namespace {
+
+using internal::Json;
+using internal::JsonObjectReader;
+
+template <class... Ts>
+struct Overloaded : Ts... {
+  using Ts::operator()...;
+};
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
+
+Json PolicyToJson(const Policy& p) {
+  Json o = Json::MakeObject();
+  o.Set("algorithm", Json::String(std::string(AlgorithmName(p.algorithm))));
+  o.Set("limit", Json::Int(p.limit));
+  o.Set("refillAmount", Json::Int(p.refill_amount));
+  o.Set("intervalNs", Json::Int(p.interval.count()));
+  o.Set("alignment", Json::String(std::string(WindowAlignmentName(p.alignment))));
+  return o;
+}
+
+Json StateToJson(const LimiterState& state) {
+  Json o = Json::MakeObject();
+  std::visit(Overloaded{
+                 [&](const TokenBucketState& s) {
+                   o.Set("tokens", Json::Int(s.tokens));
+                   o.Set("remainder", Json::Int(s.remainder));
+                   o.Set("updatedNs", Json::Int(s.updated_ns));
+                 },
+                 [&](const GcraState& s) {
+                   o.Set("tatNs", Json::Int(s.tat_ns));
+                   o.Set("tatFrac", Json::Int(s.tat_frac));
+                   o.Set("updatedNs", Json::Int(s.updated_ns));
+                 },
+                 [&](const FixedWindowState& s) {
+                   o.Set("windowStartNs", Json::Int(s.window_start_ns));
+                   o.Set("count", Json::Int(s.count));
+                 },
+                 [&](const SlidingWindowLogState& s) {
+                   Json entries = Json::MakeArray();
+                   for (const LogEntry& e : s.entries) {
+                     entries.Append(Json::MakeArray({Json::Int(e.time_ns), Json::Int(e.cost)}));
+                   }
+                   o.Set("entries", std::move(entries));
+                   o.Set("updatedNs", Json::Int(s.updated_ns));
+                 },
+                 [&](const SlidingWindowCounterState& s) {
+                   o.Set("windowStartNs", Json::Int(s.window_start_ns));
+                   o.Set("current", Json::Int(s.current));
+                   o.Set("previous", Json::Int(s.previous));
+                   o.Set("updatedNs", Json::Int(s.updated_ns));
+                 },
+             },
+             state);
+  return o;
+}
+
+Result<Policy> PolicyFromJson(const Json& value) {
+  SLUICE_ASSIGN_OR_RETURN(JsonObjectReader r, JsonObjectReader::Create(value, "record.policy"));
+  Policy p;
+  SLUICE_ASSIGN_OR_RETURN(std::string algorithm, r.GetString("algorithm"));
+  Result<Algorithm> parsed = ParseAlgorithm(algorithm);
+  if (!parsed.ok()) return r.FieldError("algorithm", parsed.status().message());
+  p.algorithm = *parsed;
+  SLUICE_ASSIGN_OR_RETURN(p.limit, r.GetInt("limit"));
+  SLUICE_ASSIGN_OR_RETURN(std::optional<int64_t> refill, r.GetOptionalInt("refillAmount"));
+  p.refill_amount = refill.value_or(0);
+  SLUICE_ASSIGN_OR_RETURN(int64_t interval, r.GetInt("intervalNs"));
+  p.interval = std::chrono::nanoseconds(interval);
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> alignment, r.GetOptionalString("alignment"));
+  if (alignment.has_value()) {
+    Result<WindowAlignment> a = ParseWindowAlignment(*alignment);
+    if (!a.ok()) return r.FieldError("alignment", a.status().message());
+    p.alignment = *a;
+  }
+  SLUICE_RETURN_IF_ERROR(r.CheckNoUnknownFields());
+  return p;
+}
+
+Result<std::vector<LogEntry>> LogEntriesFromJson(JsonObjectReader& r) {
+  SLUICE_ASSIGN_OR_RETURN(const Json* array, r.GetArray("entries"));
+  std::vector<LogEntry> entries;
+  entries.reserve(array->as_array().size());
+  for (size_t i = 0; i < array->as_array().size(); ++i) {
+    const Json& e = array->as_array()[i];
+    if (!e.is_array() || e.as_array().size() != 2 || !e.as_array()[0].is_int() || !e.as_array()[1].is_int()) {
+      return r.FieldError("entries[" + std::to_string(i) + "]", "expected [timeNs, cost] with two integers");
+    }
+    entries.push_back(LogEntry{e.as_array()[0].as_int(), e.as_array()[1].as_int()});
+  }
+  return entries;
+}
+
+// Reads the state fields of `algorithm` (the policy's: a state is always
+// written in its policy's shape).
+Result<LimiterState> StateFromJson(const Json& value, Algorithm algorithm) {
+  SLUICE_ASSIGN_OR_RETURN(JsonObjectReader r, JsonObjectReader::Create(value, "record.state"));
+  LimiterState state;
+  switch (algorithm) {
+    case Algorithm::kTokenBucket: {
+      TokenBucketState s;
+      SLUICE_ASSIGN_OR_RETURN(s.tokens, r.GetInt("tokens"));
+      SLUICE_ASSIGN_OR_RETURN(s.remainder, r.GetInt("remainder"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
+      state = s;
+      break;
+    }
+    case Algorithm::kGcra: {
+      GcraState s;
+      SLUICE_ASSIGN_OR_RETURN(s.tat_ns, r.GetInt("tatNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.tat_frac, r.GetInt("tatFrac"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
+      state = s;
+      break;
+    }
+    case Algorithm::kFixedWindow: {
+      FixedWindowState s;
+      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.GetInt("windowStartNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.count, r.GetInt("count"));
+      state = s;
+      break;
+    }
+    case Algorithm::kSlidingWindowLog: {
+      SlidingWindowLogState s;
+      SLUICE_ASSIGN_OR_RETURN(s.entries, LogEntriesFromJson(r));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
+      state = std::move(s);
+      break;
+    }
+    case Algorithm::kSlidingWindowCounter: {
+      SlidingWindowCounterState s;
+      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.GetInt("windowStartNs"));
+      SLUICE_ASSIGN_OR_RETURN(s.current, r.GetInt("current"));
+      SLUICE_ASSIGN_OR_RETURN(s.previous, r.GetInt("previous"));
+      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
+      state = s;
+      break;
+    }
+    default:
+      return InvalidArgumentError("record.policy.algorithm: unknown algorithm");
+  }
+  SLUICE_RETURN_IF_ERROR(r.CheckNoUnknownFields());
+  return state;
+}
+
+}  // namespace
+
+std::string EncodeRecordJson(const Record& record, bool pretty) {
+  Json o = Json::MakeObject();
+  o.Set("format", Json::String(std::string(kRecordJsonFormatName)));
+  o.Set("version", Json::Int(kRecordFormatVersion));
+  if (internal::IsValidUtf8(record.key)) {
+    o.Set("key", Json::String(record.key));
+  } else {
+    o.Set("keyBase64", Json::String(internal::Base64Encode(record.key)));
+  }
+  o.Set("expiresAtNs", Json::Int(record.expires_at_ns));
+  if (const auto* bytes = std::get_if<std::string>(&record.value)) {
+    o.Set("bytesBase64", Json::String(internal::Base64Encode(*bytes)));
+  } else {
+    const auto& limiter = std::get<LimiterRecord>(record.value);
+    o.Set("policy", PolicyToJson(limiter.policy));
+    o.Set("state", StateToJson(limiter.state));
+  }
+  return internal::WriteJson(o, pretty);
+}
+
+Result<Record> DecodeRecordJson(std::string_view json, int64_t now_ns, std::chrono::nanoseconds max_future) {
+  SLUICE_ASSIGN_OR_RETURN(Json doc, internal::ParseJson(json));
+  SLUICE_ASSIGN_OR_RETURN(JsonObjectReader r, JsonObjectReader::Create(doc, "record"));
+
+  SLUICE_ASSIGN_OR_RETURN(std::string format, r.GetString("format"));
+  if (format != kRecordJsonFormatName) {
+    return r.FieldError("format", "expected \"" + std::string(kRecordJsonFormatName) + "\", got \"" + format + "\"");
+  }
+  // The version decides how to read everything else, so it comes first.
+  SLUICE_ASSIGN_OR_RETURN(int64_t version, r.GetInt("version"));
+  if (version != kRecordFormatVersion) return internal::UnsupportedRecordVersion(version);
+
+  Record record;
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> key, r.GetOptionalString("key"));
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> key_base64, r.GetOptionalString("keyBase64"));
+  if (key.has_value() == key_base64.has_value()) {
+    return InvalidArgumentError(key.has_value() ? "record: has both key and keyBase64; expected one"
+                                                : "record.key: required field is missing (or keyBase64)");
+  }
+  if (key.has_value()) {
+    record.key = std::move(*key);
+  } else {
+    std::optional<std::string> decoded = internal::Base64Decode(*key_base64);
+    if (!decoded.has_value()) return r.FieldError("keyBase64", "not valid base64");
+    record.key = std::move(*decoded);
+  }
+  SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.GetInt("expiresAtNs"));
+
+  const Json* bytes = r.Get("bytesBase64");
+  const Json* policy = r.Get("policy");
+  const Json* state = r.Get("state");
+  if (bytes != nullptr) {
+    if (policy != nullptr || state != nullptr) {
+      return InvalidArgumentError("record: holds bytesBase64 and policy/state; expected one or the other");
+    }
+    if (!bytes->is_string()) return r.FieldError("bytesBase64", "expected a string");
+    std::optional<std::string> decoded = internal::Base64Decode(bytes->as_string());
+    if (!decoded.has_value()) return r.FieldError("bytesBase64", "not valid base64");
+    record.value = std::move(*decoded);
+  } else {
+    if (policy == nullptr) return r.FieldError("policy", "required field is missing (or bytesBase64)");
+    if (state == nullptr) return r.FieldError("state", "required field is missing");
+    LimiterRecord limiter;
+    SLUICE_ASSIGN_OR_RETURN(limiter.policy, PolicyFromJson(*policy));
+    SLUICE_ASSIGN_OR_RETURN(limiter.state, StateFromJson(*state, limiter.policy.algorithm));
+    record.value = std::move(limiter);
+  }
+  SLUICE_RETURN_IF_ERROR(r.CheckNoUnknownFields());
+  SLUICE_RETURN_IF_ERROR(internal::ValidateDecodedRecord(record, now_ns, max_future));
+  return record;
+}
+
+}  // namespace sluice
