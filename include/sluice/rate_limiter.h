@@ -135,6 +135,13 @@ struct LimiterConfig {
 
   // The Policy this config describes; kInvalidArgument naming the bad field.
   Result<Policy> ToPolicy() const;
+
+  // Parses the seed's JSON form:
+  //   {"policy": "token_bucket", "id": "api", "limit": 100,
+  //    "rate": {"interval": "1 minute", "amount": 100}}
+  // plus the optional "alignment", "prefix" and "shadowMode". Unknown fields,
+  // wrong types and invalid values are kInvalidArgument naming the field.
+  static Result<LimiterConfig> FromJson(std::string_view json);
 };
 
 class KeyedLimiter;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "sluice/duration.h"
+#include "util/json.h"
 
 namespace sluice {
 namespace {
@@ -130,6 +131,33 @@ Result<Policy> LimiterConfig::ToPolicy() const {
   Status valid = p.Validate();
   if (!valid.ok()) return valid.WithContext("limiter config \"" + id + "\"");
   return p;
+}
+
+Result<LimiterConfig> LimiterConfig::FromJson(std::string_view json) {
+  using internal::JsonObjectReader;
+  SLUICE_ASSIGN_OR_RETURN(const internal::Json root, internal::ParseJson(json));
+  SLUICE_ASSIGN_OR_RETURN(JsonObjectReader reader, JsonObjectReader::Create(root, "config"));
+  LimiterConfig config;
+  SLUICE_ASSIGN_OR_RETURN(config.policy, reader.GetString("policy"));
+  SLUICE_ASSIGN_OR_RETURN(config.id, reader.GetString("id"));
+  SLUICE_ASSIGN_OR_RETURN(config.limit, reader.GetInt("limit"));
+  SLUICE_ASSIGN_OR_RETURN(const internal::Json* rate, reader.GetObject("rate"));
+  SLUICE_ASSIGN_OR_RETURN(JsonObjectReader rate_reader, JsonObjectReader::Create(*rate, "config.rate"));
+  SLUICE_ASSIGN_OR_RETURN(config.rate.interval, rate_reader.GetString("interval"));
+  SLUICE_ASSIGN_OR_RETURN(std::optional<int64_t> amount, rate_reader.GetOptionalInt("amount"));
+  config.rate.amount = amount.value_or(0);
+  SLUICE_RETURN_IF_ERROR(rate_reader.CheckNoUnknownFields());
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> alignment, reader.GetOptionalString("alignment"));
+  if (alignment) config.alignment = *alignment;
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> prefix, reader.GetOptionalString("prefix"));
+  if (prefix) config.prefix = *prefix;
+  if (const internal::Json* shadow = reader.Get("shadowMode")) {
+    if (!shadow->is_bool()) return reader.FieldError("shadowMode", "expected true or false");
+    config.shadow_mode = shadow->as_bool();
+  }
+  SLUICE_RETURN_IF_ERROR(reader.CheckNoUnknownFields());
+  SLUICE_RETURN_IF_ERROR(config.ToPolicy().status());
+  return config;
 }
 
 Result<std::unique_ptr<LimiterFactory>> LimiterFactory::Create(const LimiterConfig& config,

@@ -93,6 +93,35 @@ TEST_F(RateLimiterTest, ConfigErrorsAreClear) {
             StatusCode::kInvalidArgument);
 }
 
+TEST_F(RateLimiterTest, ConfigFromJson) {
+  Result<LimiterConfig> config = LimiterConfig::FromJson(
+      R"({"policy": "token_bucket", "id": "api", "limit": 100, "rate": {"interval": "1 minute", "amount": 100}})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_EQ(*config->ToPolicy(), Policy::TokenBucket(100, 100, std::chrono::minutes(1)));
+  auto f = Factory(*config);
+  EXPECT_EQ(f->Create("u").Consume(100)->remaining, 0);
+  config = LimiterConfig::FromJson(
+      R"({"policy": "fixed_window", "id": "d", "limit": 5, "rate": {"interval": "0"}, "alignment": "day",
+          "prefix": "x", "shadowMode": true})");
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  EXPECT_TRUE(config->shadow_mode);
+  EXPECT_EQ(config->prefix, "x");
+  // Errors name the field.
+  auto error = [](std::string_view json) { return std::string(LimiterConfig::FromJson(json).status().message()); };
+  EXPECT_NE(error(R"({"policy": "token_bucket", "id": "a", "limit": "100", "rate": {"interval": "1s"}})")
+                .find("config.limit"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"policy": "token_bucket", "id": "a", "limit": 1, "rate": {"interval": "1s", "amount": 1},
+                      "burst": 3})")
+                .find("burst"),
+            std::string::npos);
+  EXPECT_NE(error(R"({"policy": "token_bucket", "id": "a", "limit": 1})").find("config.rate"), std::string::npos);
+  EXPECT_NE(error(R"({"policy": "token_bucket", "id": "a", "limit": 1, "rate": {"interval": "soon", "amount": 1}})")
+                .find("rate.interval"),
+            std::string::npos);
+  EXPECT_FALSE(LimiterConfig::FromJson("{").ok());
+}
+
 TEST(StoreKey, IsInjective) {
   // Random parts over an alphabet full of separators and escape characters.
   const std::string alphabet = "a:%{}3A7B";
