@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <string>
 
+#include "algo/evaluate.h"
 #include "algo/int_math.h"
 #include "sluice/algorithms.h"
 
@@ -23,6 +24,12 @@ using internal::Saturate;
 using std::chrono::nanoseconds;
 
 nanoseconds Nanos(int128 v) { return nanoseconds(Saturate(v < 0 ? 0 : v)); }
+
+std::string Field(std::string_view name) { return "state." + std::string(name); }
+
+}  // namespace
+
+namespace internal {
 
 // ---- Token bucket ----------------------------------------------------------
 // One token is `interval` units; each nanosecond adds `refill_amount` units.
@@ -53,7 +60,7 @@ int128 TokenBucketWait(const Policy& p, const TokenBucketState& s, int64_t want)
   return CeilDiv(needed, p.refill_amount);
 }
 
-Evaluation EvalTokenBucket(const Policy& p, TokenBucketState& state, Operation op, int64_t cost, int64_t now) {
+Evaluation Eval(const Policy& p, TokenBucketState& state, Operation op, int64_t cost, int64_t now) {
   TokenBucketState s = state;
   now = std::max(now, s.updated_ns);
   RefillTokenBucket(p, s, now);
@@ -97,7 +104,7 @@ Evaluation EvalTokenBucket(const Policy& p, TokenBucketState& state, Operation o
 // Times are scaled by `refill_amount`, so one unit of cost moves the
 // theoretical arrival time (TAT) by exactly `interval` scaled nanoseconds.
 
-Evaluation EvalGcra(const Policy& p, GcraState& state, Operation op, int64_t cost, int64_t now) {
+Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, int64_t now) {
   now = std::max(now, state.updated_ns);
   const int128 amount = p.refill_amount;
   const int128 interval = p.interval.count();
@@ -141,7 +148,7 @@ Evaluation EvalGcra(const Policy& p, GcraState& state, Operation op, int64_t cos
 
 // ---- Fixed window ----------------------------------------------------------
 
-Evaluation EvalFixedWindow(const Policy& p, FixedWindowState& state, Operation op, int64_t cost, int64_t now) {
+Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t cost, int64_t now) {
   FixedWindowState s = state;
   WindowBounds w = FixedWindowAt(p, now);
   if (s.window_start_ns > w.start_ns) {
@@ -185,7 +192,7 @@ Evaluation EvalFixedWindow(const Policy& p, FixedWindowState& state, Operation o
 // The window ending at `now` is (now - W, now]: an entry at time t stops
 // counting at exactly t + W.
 
-Evaluation EvalSlidingLog(const Policy& p, SlidingWindowLogState& state, Operation op, int64_t cost, int64_t now) {
+Evaluation Eval(const Policy& p, SlidingWindowLogState& state, Operation op, int64_t cost, int64_t now) {
   now = std::max(now, state.updated_ns);
   const int64_t window = p.interval.count();
   const int128 horizon = int128{now} - window;  // entries at or before this are out
@@ -265,8 +272,7 @@ Evaluation EvalSlidingLog(const Policy& p, SlidingWindowLogState& state, Operati
 // The previous aligned window counts with weight (W - elapsed) / W, rounded up
 // so the estimate never admits more than the exact rational would.
 
-Evaluation EvalSlidingCounter(const Policy& p, SlidingWindowCounterState& state, Operation op, int64_t cost,
-                              int64_t now) {
+Evaluation Eval(const Policy& p, SlidingWindowCounterState& state, Operation op, int64_t cost, int64_t now) {
   SlidingWindowCounterState s = state;
   now = std::max({now, s.updated_ns, s.window_start_ns});
   const int64_t window = p.interval.count();
@@ -335,9 +341,16 @@ Evaluation EvalSlidingCounter(const Policy& p, SlidingWindowCounterState& state,
   return ev;
 }
 
-std::string Field(std::string_view name) { return "state." + std::string(name); }
+Status CheckCost(const Policy& policy, Operation op, int64_t cost) {
+  if (cost < 0) return InvalidArgumentError("cost must not be negative, got " + std::to_string(cost));
+  if ((op == Operation::kConsume || op == Operation::kPeek) && cost > policy.limit) {
+    return InvalidArgumentError("cost " + std::to_string(cost) + " exceeds the limit of " + policy.ToString() +
+                                " and could never be admitted");
+  }
+  return Status::Ok();
+}
 
-}  // namespace
+}  // namespace internal
 
 Algorithm AlgorithmOf(const LimiterState& state) { return static_cast<Algorithm>(state.index() + 1); }
 
@@ -454,25 +467,9 @@ Status ValidateState(const Policy& policy, const LimiterState& state, int64_t no
 Result<Evaluation> Evaluate(const Policy& policy, std::optional<LimiterState>& state, Operation op, int64_t cost,
                             int64_t now_ns) {
   SLUICE_RETURN_IF_ERROR(policy.Validate());
-  if (cost < 0) return InvalidArgumentError("cost must not be negative, got " + std::to_string(cost));
-  if ((op == Operation::kConsume || op == Operation::kPeek) && cost > policy.limit) {
-    return InvalidArgumentError("cost " + std::to_string(cost) + " exceeds the limit of " + policy.ToString() +
-                                " and could never be admitted");
-  }
+  SLUICE_RETURN_IF_ERROR(internal::CheckCost(policy, op, cost));
   if (!state.has_value() || AlgorithmOf(*state) != policy.algorithm) state = FreshState(policy, now_ns);
-  switch (policy.algorithm) {
-    case Algorithm::kTokenBucket:
-      return EvalTokenBucket(policy, std::get<TokenBucketState>(*state), op, cost, now_ns);
-    case Algorithm::kGcra:
-      return EvalGcra(policy, std::get<GcraState>(*state), op, cost, now_ns);
-    case Algorithm::kFixedWindow:
-      return EvalFixedWindow(policy, std::get<FixedWindowState>(*state), op, cost, now_ns);
-    case Algorithm::kSlidingWindowLog:
-      return EvalSlidingLog(policy, std::get<SlidingWindowLogState>(*state), op, cost, now_ns);
-    case Algorithm::kSlidingWindowCounter:
-      return EvalSlidingCounter(policy, std::get<SlidingWindowCounterState>(*state), op, cost, now_ns);
-  }
-  return InternalError("unreachable: unknown algorithm");
+  return std::visit([&](auto& s) { return internal::Eval(policy, s, op, cost, now_ns); }, *state);
 }
 
 int64_t ExpiresAt(const Policy& policy, const LimiterState& state) {

@@ -247,7 +247,7 @@ TEST_P(AlgorithmPropertyTest, ExpiryMeansFresh) {
 INSTANTIATE_TEST_SUITE_P(All, AlgorithmPropertyTest,
                          ::testing::Values(Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
                                            Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter),
-                         [](const auto& info) { return std::string(AlgorithmName(info.param)); });
+                         [](const auto& param_info) { return std::string(AlgorithmName(param_info.param)); });
 
 TEST(TokenBucketAlgorithm, RefillsExactlyAtAnyRate) {
   // 7 tokens per 3 seconds: token k is back at exactly ceil(k * 3s / 7).

@@ -25,17 +25,26 @@ inline int64_t Saturate(int128 v) {
 inline int64_t SatAdd(int64_t a, int64_t b) { return Saturate(int128{a} + b); }
 inline int64_t SatSub(int64_t a, int64_t b) { return Saturate(int128{a} - b); }
 
+inline bool FitsInt64(int128 v) { return v >= kInt64Min && v <= kInt64Max; }
+
+// Truncating division; 128-bit division is a library call several times
+// slower than the 64-bit instruction, so use that whenever the operands fit.
+inline int128 Div(int128 n, int128 d) {
+  if (FitsInt64(n) && FitsInt64(d)) return static_cast<int64_t>(n) / static_cast<int64_t>(d);
+  return n / d;
+}
+
 // REQUIRES: d > 0.
 inline int128 FloorDiv(int128 n, int128 d) {
-  int128 q = n / d;
-  if ((n % d != 0) && (n < 0)) --q;
+  int128 q = Div(n, d);
+  if (q * d != n && n < 0) --q;
   return q;
 }
 
 // REQUIRES: d > 0.
 inline int128 CeilDiv(int128 n, int128 d) {
-  int128 q = n / d;
-  if ((n % d != 0) && (n > 0)) ++q;
+  int128 q = Div(n, d);
+  if (q * d != n && n > 0) ++q;
   return q;
 }
 

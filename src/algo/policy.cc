@@ -128,7 +128,8 @@ Policy Policy::SlidingWindowCounter(int64_t limit, std::chrono::nanoseconds wind
 }
 
 Status Policy::Validate() const {
-  const std::string what = std::string(AlgorithmName(algorithm)) + " policy: ";
+  // Built only for an error: Validate runs on every Evaluate.
+  const auto what = [this] { return std::string(AlgorithmName(algorithm)) + " policy: "; };
   switch (algorithm) {
     case Algorithm::kTokenBucket:
     case Algorithm::kGcra:
@@ -140,31 +141,31 @@ Status Policy::Validate() const {
       return InvalidArgumentError("policy: unknown algorithm " + std::to_string(static_cast<int>(algorithm)));
   }
   if (limit < 1 || limit > kMaxLimit) {
-    return InvalidArgumentError(what + "limit must be in [1, " + std::to_string(kMaxLimit) + "], got " +
+    return InvalidArgumentError(what() + "limit must be in [1, " + std::to_string(kMaxLimit) + "], got " +
                                 std::to_string(limit));
   }
   const bool refills = algorithm == Algorithm::kTokenBucket || algorithm == Algorithm::kGcra;
   if (refills) {
     if (refill_amount < 1 || refill_amount > kMaxRefillAmount) {
-      return InvalidArgumentError(what + "refill amount must be in [1, " + std::to_string(kMaxRefillAmount) +
+      return InvalidArgumentError(what() + "refill amount must be in [1, " + std::to_string(kMaxRefillAmount) +
                                   "], got " + std::to_string(refill_amount));
     }
   } else if (refill_amount != 0) {
-    return InvalidArgumentError(what + "refill amount applies only to token_bucket and gcra, got " +
+    return InvalidArgumentError(what() + "refill amount applies only to token_bucket and gcra, got " +
                                 std::to_string(refill_amount));
   }
   if (alignment != WindowAlignment::kEpoch) {
     if (algorithm != Algorithm::kFixedWindow) {
-      return InvalidArgumentError(what + "calendar alignment applies only to fixed_window");
+      return InvalidArgumentError(what() + "calendar alignment applies only to fixed_window");
     }
     if (static_cast<uint8_t>(alignment) > static_cast<uint8_t>(WindowAlignment::kCalendarYear)) {
-      return InvalidArgumentError(what + "unknown window alignment " + std::to_string(static_cast<int>(alignment)));
+      return InvalidArgumentError(what() + "unknown window alignment " + std::to_string(static_cast<int>(alignment)));
     }
   } else if (interval.count() < 1 || interval.count() > kMaxInterval) {
-    return InvalidArgumentError(what + "interval must be in [1ns, 100 years], got " + FormatDuration(interval));
+    return InvalidArgumentError(what() + "interval must be in [1ns, 100 years], got " + FormatDuration(interval));
   }
   if (algorithm == Algorithm::kSlidingWindowLog && limit > kMaxSlidingLogLimit) {
-    return InvalidArgumentError(what + "limit " + std::to_string(limit) + " exceeds the sliding log cap of " +
+    return InvalidArgumentError(what() + "limit " + std::to_string(limit) + " exceeds the sliding log cap of " +
                                 std::to_string(kMaxSlidingLogLimit) + "; use sliding_window_counter");
   }
   return Status::Ok();

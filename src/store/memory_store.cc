@@ -28,6 +28,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "algo/evaluate.h"
 #include "store/spin_lock.h"
 
 using sluice::internal::SpinLock;
@@ -35,31 +36,45 @@ using sluice::internal::SpinLock;
 namespace sluice {
 namespace {
 
+__extension__ typedef unsigned __int128 internal_u128;  // NOLINT(modernize-use-using)
+
+uint64_t Mix(uint64_t a, uint64_t b) {
+  // 64x64 -> 128-bit multiply, folded (as wyhash does): one instruction of
+  // mixing that spreads every input bit.
+  const internal_u128 m = static_cast<internal_u128>(a ^ 0xa0761d6478bd642fULL) * (b ^ 0xe7037ed1a0b428dbULL);
+  return static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
+}
+
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// Up to 8 bytes, little-endian, zero-padded.
+uint64_t LoadTail(const char* p, size_t n) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, n);
+  return v;
+}
+
 uint64_t HashKey(std::string_view key) {
-  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-  uint64_t h = kMul ^ (key.size() * 0xff51afd7ed558ccdULL);
   const char* p = key.data();
-  size_t n = key.size();
-  while (n >= 8) {
-    uint64_t v;
-    std::memcpy(&v, p, 8);
-    h = (h ^ v) * kMul;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
+  const size_t n = key.size();
+  uint64_t seed = 0x8ebc6af09c88c6e3ULL ^ n;
+  if (n <= 16) {
+    // Most keys ("user:12345", "rl:api:...") are short: two loads, one mix.
+    const uint64_t a = n > 8 ? Load64(p) : LoadTail(p, n);
+    const uint64_t b = n > 8 ? LoadTail(p + 8, n - 8) : 0;
+    return Mix(Mix(a, b ^ seed), seed);
   }
-  if (n > 0) {
-    uint64_t v = 0;
-    std::memcpy(&v, p, n);
-    h = (h ^ v) * kMul;
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) seed = Mix(Load64(p + i) ^ seed, Load64(p + i + 8));
+  if (i < n) {
+    const size_t rest = n - i;
+    seed = Mix(LoadTail(p + i, std::min<size_t>(rest, 8)) ^ seed, rest > 8 ? LoadTail(p + i + 8, rest - 8) : 0);
   }
-  // murmur3's finaliser spreads every input bit over the whole word.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
+  return Mix(seed, n);
 }
 
 // Entry kinds. 0 is opaque bytes; limiter kinds equal their Algorithm value.
@@ -149,72 +164,95 @@ size_t HeapBytes(const Entry& e) {
   return n;
 }
 
-// Reads a limiter entry's state. A sliding log is moved out of the entry, so
-// the caller must StoreState() it back (or release the entry).
-LimiterState LoadState(Entry& e, const Policy& policy) {
+constexpr auto kLogKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
+
+// Typed access to a limiter entry's 24 bytes of state. Take() may move state
+// out of the entry (a sliding log), so the caller must Put() it back or
+// release the entry; Copy() leaves the entry untouched.
+template <typename S>
+struct StateSlot;
+
+template <>
+struct StateSlot<TokenBucketState> {
+  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kTokenBucket);
+  static TokenBucketState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1], e.state[2]}; }
+  static TokenBucketState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
+  static void Fill(Entry& e, TokenBucketState&& s) { e.state[0] = s.tokens, e.state[1] = s.remainder, e.state[2] = s.updated_ns; }
+};
+
+template <>
+struct StateSlot<GcraState> {
+  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kGcra);
+  static GcraState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1], e.state[2]}; }
+  static GcraState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
+  static void Fill(Entry& e, GcraState&& s) { e.state[0] = s.tat_ns, e.state[1] = s.tat_frac, e.state[2] = s.updated_ns; }
+};
+
+template <>
+struct StateSlot<FixedWindowState> {
+  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kFixedWindow);
+  static FixedWindowState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1]}; }
+  static FixedWindowState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
+  static void Fill(Entry& e, FixedWindowState&& s) { e.state[0] = s.window_start_ns, e.state[1] = s.count, e.state[2] = 0; }
+};
+
+template <>
+struct StateSlot<SlidingWindowCounterState> {
+  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kSlidingWindowCounter);
+  // The window start is not stored: it is the window holding updated_ns.
+  static SlidingWindowCounterState Take(Entry& e, const Policy& policy) {
+    const int64_t w = std::max<int64_t>(1, policy.interval.count());
+    const int64_t updated = e.state[2];
+    const int64_t start = updated >= 0 ? updated - updated % w : updated - ((updated % w) + w) % w;
+    return {start, e.state[0], e.state[1], updated};
+  }
+  static SlidingWindowCounterState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
+  static void Fill(Entry& e, SlidingWindowCounterState&& s) {
+    e.state[0] = s.current, e.state[1] = s.previous, e.state[2] = s.updated_ns;
+  }
+};
+
+template <>
+struct StateSlot<SlidingWindowLogState> {
+  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
+  static SlidingWindowLogState Take(Entry& e, const Policy&) { return std::move(*PointerIn<SlidingWindowLogState>(e)); }
+  static SlidingWindowLogState Copy(const Entry& e, const Policy&) { return *PointerIn<SlidingWindowLogState>(e); }
+  static void Fill(Entry& e, SlidingWindowLogState&& s) { *PointerIn<SlidingWindowLogState>(e) = std::move(s); }
+};
+
+template <typename S>
+constexpr uint8_t KindOf() {
+  return StateSlot<S>::kKind;
+}
+
+// Writes `s` into `e`, releasing whatever value the entry owned before (a
+// sliding log's heap object is reused). A zeroed entry owns nothing.
+template <typename S>
+void PutState(Entry& e, S&& s) {
+  constexpr uint8_t kind = KindOf<S>();
+  const bool reuse_log = kind == kLogKind && e.kind == kLogKind;
+  if (!reuse_log && (e.kind == kBytesKind || e.kind == kLogKind)) ReleaseValue(e);
+  if (kind == kLogKind && !reuse_log) SetPointer(e, new SlidingWindowLogState());
+  e.kind = kind;
+  StateSlot<S>::Fill(e, std::move(s));
+}
+
+void StoreState(Entry& e, LimiterState&& state) {
+  std::visit([&](auto& s) { PutState(e, std::move(s)); }, state);
+}
+
+LimiterState CopyState(const Entry& e, const Policy& policy) {
   switch (static_cast<Algorithm>(e.kind)) {
-    case Algorithm::kTokenBucket: return TokenBucketState{e.state[0], e.state[1], e.state[2]};
-    case Algorithm::kGcra: return GcraState{e.state[0], e.state[1], e.state[2]};
-    case Algorithm::kFixedWindow: return FixedWindowState{e.state[0], e.state[1]};
-    case Algorithm::kSlidingWindowLog: return std::move(*PointerIn<SlidingWindowLogState>(e));
-    case Algorithm::kSlidingWindowCounter: {
-      // The window start is not stored: it is the window holding updated_ns.
-      const int64_t w = std::max<int64_t>(1, policy.interval.count());
-      const int64_t updated = e.state[2];
-      const int64_t start = updated >= 0 ? updated - updated % w : updated - ((updated % w) + w) % w;
-      return SlidingWindowCounterState{start, e.state[0], e.state[1], updated};
-    }
+    case Algorithm::kTokenBucket: return StateSlot<TokenBucketState>::Copy(e, policy);
+    case Algorithm::kGcra: return StateSlot<GcraState>::Copy(e, policy);
+    case Algorithm::kFixedWindow: return StateSlot<FixedWindowState>::Copy(e, policy);
+    case Algorithm::kSlidingWindowLog: return StateSlot<SlidingWindowLogState>::Copy(e, policy);
+    case Algorithm::kSlidingWindowCounter: return StateSlot<SlidingWindowCounterState>::Copy(e, policy);
   }
   return TokenBucketState{};
 }
 
-LimiterState CopyState(const Entry& e, const Policy& policy) {
-  if (e.kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) return *PointerIn<SlidingWindowLogState>(e);
-  return LoadState(const_cast<Entry&>(e), policy);
-}
-
-// Writes `state` into `e`, releasing whatever value the entry owned before
-// (a sliding log's heap object is reused). A zeroed entry owns nothing.
-void StoreState(Entry& e, LimiterState&& state) {
-  const auto kind = static_cast<uint8_t>(AlgorithmOf(state));
-  const auto log_kind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
-  const bool reuse_log = kind == log_kind && e.kind == log_kind;
-  if (!reuse_log && (e.kind == kBytesKind || e.kind == log_kind)) ReleaseValue(e);
-  switch (AlgorithmOf(state)) {
-    case Algorithm::kTokenBucket: {
-      const auto& s = std::get<TokenBucketState>(state);
-      e.state[0] = s.tokens, e.state[1] = s.remainder, e.state[2] = s.updated_ns;
-      break;
-    }
-    case Algorithm::kGcra: {
-      const auto& s = std::get<GcraState>(state);
-      e.state[0] = s.tat_ns, e.state[1] = s.tat_frac, e.state[2] = s.updated_ns;
-      break;
-    }
-    case Algorithm::kFixedWindow: {
-      const auto& s = std::get<FixedWindowState>(state);
-      e.state[0] = s.window_start_ns, e.state[1] = s.count, e.state[2] = 0;
-      break;
-    }
-    case Algorithm::kSlidingWindowLog: {
-      auto* log = reuse_log ? PointerIn<SlidingWindowLogState>(e) : nullptr;
-      if (log == nullptr) {
-        log = new SlidingWindowLogState();
-        SetPointer(e, log);
-      }
-      *log = std::move(std::get<SlidingWindowLogState>(state));
-      break;
-    }
-    case Algorithm::kSlidingWindowCounter: {
-      const auto& s = std::get<SlidingWindowCounterState>(state);
-      e.state[0] = s.current, e.state[1] = s.previous, e.state[2] = s.updated_ns;
-      break;
-    }
-  }
-  e.kind = kind;
-}
-
-class Shard {
+class alignas(64) Shard {
  public:
   static constexpr size_t kChunkEntries = 512;
   static constexpr uint32_t kEmpty = 0;
@@ -235,13 +273,22 @@ class Shard {
   int64_t Find(std::string_view key, uint32_t hash) {
     if (slots_.empty()) return -1;
     const uint32_t tag = hash >> kIdBits;
+    // Inline keys are zero-padded, so a short key compares as two words.
+    const bool inline_key = key.size() <= kInlineKeyMax;
+    char padded[kInlineKeyMax] = {};
+    if (inline_key) std::memcpy(padded, key.data(), key.size());
     for (size_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
       const uint32_t slot = slots_[pos];
       if (slot == kEmpty) return -1;
       if ((slot >> kIdBits) == tag) {
         const uint32_t id = (slot & kIdMask) - 1;
         Entry& e = At(id);
-        if (e.hash == hash && KeyOf(e) == key) return id;
+        if (e.hash != hash) continue;
+        if (inline_key) {
+          if (e.key_len == key.size() && std::memcmp(e.key, padded, kInlineKeyMax) == 0) return id;
+        } else if (KeyOf(e) == key) {
+          return id;
+        }
       }
     }
   }
@@ -684,53 +731,66 @@ class MemoryStoreImpl final : public MemoryStore {
 
   Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
                                 int64_t now, bool apply, bool* denied) {
+    SLUICE_RETURN_IF_ERROR(internal::CheckCost(*request.policy, request.op, request.cost));
+    switch (request.policy->algorithm) {
+      case Algorithm::kTokenBucket:
+        return DecideTyped<TokenBucketState>(shard, request, policy_id, hash, now, apply, denied);
+      case Algorithm::kGcra:
+        return DecideTyped<GcraState>(shard, request, policy_id, hash, now, apply, denied);
+      case Algorithm::kFixedWindow:
+        return DecideTyped<FixedWindowState>(shard, request, policy_id, hash, now, apply, denied);
+      case Algorithm::kSlidingWindowLog:
+        return DecideTyped<SlidingWindowLogState>(shard, request, policy_id, hash, now, apply, denied);
+      case Algorithm::kSlidingWindowCounter:
+        return DecideTyped<SlidingWindowCounterState>(shard, request, policy_id, hash, now, apply, denied);
+    }
+    return InternalError("unknown algorithm");
+  }
+
+  // One decision on the concrete state type, under the shard's lock. The
+  // policy was validated when it got its id; the cost has been checked.
+  // Without `apply` (the first pass of DecideAll) nothing is written.
+  template <typename S>
+  Decision DecideTyped(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash, int64_t now,
+                       bool apply, bool* denied) {
     const Policy& policy = *request.policy;
     const int64_t found = shard.Find(request.key, hash);
-    std::optional<LimiterState> state;
-    Entry* entry = nullptr;
-    if (found >= 0) {
-      entry = &shard.At(static_cast<size_t>(found));
-      if (entry->kind != kBytesKind) state = apply ? LoadState(*entry, policy) : CopyState(*entry, policy);
+    Entry* entry = found >= 0 ? &shard.At(static_cast<size_t>(found)) : nullptr;
+    const bool have = entry != nullptr && entry->kind == KindOf<S>();
+    if (entry != nullptr) {
       ++shard.hits;
     } else {
       ++shard.misses;
     }
-    // Without `apply` (the first pass of DecideAll), a consume is only peeked.
+    S state = have ? (apply ? StateSlot<S>::Take(*entry, policy) : StateSlot<S>::Copy(*entry, policy))
+                   : std::get<S>(FreshState(policy, now));
     const Operation op = !apply && request.op == Operation::kConsume ? Operation::kPeek : request.op;
-    Result<Evaluation> ev = Evaluate(policy, state, op, request.cost, now);
-    if (!ev.ok()) {
-      if (entry != nullptr && entry->kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog) && apply) {
-        // The log was moved out for evaluation; put it back untouched.
-        StoreState(*entry, std::move(*state));
-      }
-      return ev.status();
-    }
-    if (denied != nullptr) *denied = !ev->decision.allowed;
+    Evaluation ev = internal::Eval(policy, state, op, request.cost, now);
+    if (denied != nullptr) *denied = !ev.decision.allowed;
     if (!apply) {
-      if (request.op == Operation::kConsume && ev->decision.allowed) {
+      if (request.op == Operation::kConsume && ev.decision.allowed) {
         // Report what the consume would leave.
-        ev->decision.remaining = std::max<int64_t>(0, ev->decision.remaining - request.cost);
+        ev.decision.remaining = std::max<int64_t>(0, ev.decision.remaining - request.cost);
       }
-      return ev->decision;
+      return ev.decision;
     }
     ++shard.decisions;
-    const bool fresh_after = ev->expires_at_ns <= now;
+    // A state that is already fresh is the same as no state: keep no key for it.
+    const bool fresh_after = ev.expires_at_ns <= now;
     if (entry != nullptr) {
       if (fresh_after) {
-        // A state that is already fresh is the same as no state: drop the key.
-        if (entry->kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) StoreState(*entry, std::move(*state));
         shard.Erase(static_cast<size_t>(found));
       } else {
-        StoreState(*entry, std::move(*state));
+        PutState(*entry, std::move(state));
         entry->policy_id = policy_id;
       }
-    } else if (!fresh_after && ev->changed) {
+    } else if (!fresh_after && ev.changed) {
       MakeRoom(shard);
       Entry& e = shard.At(shard.Insert(request.key, hash));
-      StoreState(e, std::move(*state));
+      PutState(e, std::move(state));
       e.policy_id = policy_id;
     }
-    return ev->decision;
+    return ev.decision;
   }
 
   Status PutLocked(Shard& shard, const Record& record, uint32_t hash, int64_t now) {

@@ -31,7 +31,7 @@ INSTANTIATE_TEST_SUITE_P(Memory, StoreConformanceTest,
                                                           return MemoryStore::Create(
                                                               {.clock = &clock, .shards = 1, .sweep_interval = {}});
                                                         }}),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& param_info) { return param_info.param.name; });
 
 std::unique_ptr<MemoryStore> MakeStore(SimulatedClock& clock, MemoryStoreOptions options = {}) {
   options.clock = &clock;

@@ -1,0 +1,28 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// The algorithms on their concrete state types, for stores that keep states
+// in their own layout and must not pay for std::optional<std::variant> or for
+// re-validating a policy they validated once. Semantics as sluice::Evaluate.
+//
+// REQUIRES (not checked): policy.Validate() is OK, CheckCost(policy, op, cost)
+// is OK, and the state belongs to the policy's algorithm.
+
+#pragma once
+
+#include <cstdint>
+
+#include "sluice/algorithms.h"
+
+namespace sluice::internal {
+
+// kInvalidArgument for a negative cost, or a consume/peek cost above the limit.
+Status CheckCost(const Policy& policy, Operation op, int64_t cost);
+
+Evaluation Eval(const Policy& p, TokenBucketState& state, Operation op, int64_t cost, int64_t now);
+Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, int64_t now);
+Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t cost, int64_t now);
+Evaluation Eval(const Policy& p, SlidingWindowLogState& state, Operation op, int64_t cost, int64_t now);
+Evaluation Eval(const Policy& p, SlidingWindowCounterState& state, Operation op, int64_t cost, int64_t now);
+
+}  // namespace sluice::internal
