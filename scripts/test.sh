@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the optimised build
 # (unit, property, packaging tests), then the unit tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
+# ThreadSanitizer and under AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -10,6 +10,11 @@ echo "### release build and tests"
 cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --preset release
+
+echo "### ThreadSanitizer build and unit tests (the concurrency tests under TSan)"
+cmake --preset tsan >/dev/null
+cmake --build --preset tsan
+TSAN_OPTIONS=halt_on_error=1 ctest --preset tsan
 
 echo "### ASan + UBSan build and unit tests"
 cmake --preset asan >/dev/null
