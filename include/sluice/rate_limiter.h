@@ -113,7 +113,7 @@ SLUICE_EXPORT Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> 
                                                   int64_t cost = 1);
 
 // Seed 001's limiter configuration.
-struct LimiterConfig {
+struct SLUICE_EXPORT LimiterConfig {
   // "token_bucket", "gcra", "fixed_window", "sliding_window" (the weighted
   // counter), "sliding_window_log" or "sliding_window_counter".
   std::string policy;

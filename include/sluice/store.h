@@ -77,7 +77,7 @@ struct DecideRequest {
 };
 
 // The answer to several limits decided all or nothing.
-struct MultiDecision {
+struct SLUICE_EXPORT MultiDecision {
   // True when every limit admitted its cost; only then was anything charged.
   bool allowed = false;
   // One per request, in request order, as each limit evaluated it. When the

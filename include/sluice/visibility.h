@@ -9,7 +9,7 @@
 
 #if defined(SLUICE_SHARED_LIBRARY)
 #if defined(SLUICE_COMPILE_LIBRARY)
-#define SLUICE_EXPORT __attribute__((visibility("default")))
+#define SLUICE_EXPORT [[gnu::visibility("default")]]
 #else
 #define SLUICE_EXPORT
 #endif
