@@ -341,13 +341,13 @@ Evaluation Eval(const Policy& p, SlidingWindowCounterState& state, Operation op,
   return ev;
 }
 
-Status CheckCost(const Policy& policy, Operation op, int64_t cost) {
+Status CostError(const Policy& policy, Operation op, int64_t cost) {
   if (cost < 0) return InvalidArgumentError("cost must not be negative, got " + std::to_string(cost));
   if ((op == Operation::kConsume || op == Operation::kPeek) && cost > policy.limit) {
     return InvalidArgumentError("cost " + std::to_string(cost) + " exceeds the limit of " + policy.ToString() +
                                 " and could never be admitted");
   }
-  return Status::Ok();
+  return InternalError("CostError called for a valid cost");
 }
 
 }  // namespace internal

@@ -16,8 +16,15 @@
 
 namespace sluice::internal {
 
+// The error CheckCost returns; out of line to keep the check itself small.
+Status CostError(const Policy& policy, Operation op, int64_t cost);
+
 // kInvalidArgument for a negative cost, or a consume/peek cost above the limit.
-Status CheckCost(const Policy& policy, Operation op, int64_t cost);
+inline Status CheckCost(const Policy& policy, Operation op, int64_t cost) {
+  const bool takes = op == Operation::kConsume || op == Operation::kPeek;
+  if (cost >= 0 && (!takes || cost <= policy.limit)) [[likely]] return Status();
+  return CostError(policy, op, cost);
+}
 
 Evaluation Eval(const Policy& p, TokenBucketState& state, Operation op, int64_t cost, int64_t now);
 Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, int64_t now);

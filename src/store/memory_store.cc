@@ -639,7 +639,7 @@ class MemoryStoreImpl final : public MemoryStore {
   // comparison of five fields.
   Result<uint16_t> PolicyId(const Policy& policy) {
     PolicyCache& cache = policy_cache;
-    if (cache.store_id == store_id_ && cache.policy == policy) return cache.id;
+    if (cache.store_id == store_id_ && cache.policy == policy) [[likely]] return cache.id;
     SLUICE_RETURN_IF_ERROR(policy.Validate());
     std::unique_lock<std::shared_mutex> lock(policies_mu_);
     uint16_t id = 0;
