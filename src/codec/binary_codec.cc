@@ -63,41 +63,23 @@ Overloaded(Ts...) -> Overloaded<Ts...>;
 
 void PutState(std::string* out, const LimiterState& state) {
   out->push_back(static_cast<char>(AlgorithmOf(state)));
-  std::visit(Overloaded{
-                 [&](const TokenBucketState& s) {
-                   PutSigned(out, s.tokens);
-                   PutSigned(out, s.remainder);
-                   PutSigned(out, s.updated_ns);
-                 },
-                 [&](const GcraState& s) {
-                   PutSigned(out, s.tat_ns);
-                   PutSigned(out, s.tat_frac);
-                   PutSigned(out, s.updated_ns);
-                 },
-                 [&](const FixedWindowState& s) {
-                   PutSigned(out, s.window_start_ns);
-                   PutSigned(out, s.count);
-                 },
-                 [&](const SlidingWindowLogState& s) {
-                   PutSigned(out, s.updated_ns);
-                   PutVarint(out, s.entries.size());
-                   // Times as differences from the previous time (the first from
-                   // updated_ns), computed modulo 2^64 so that any values round-trip.
-                   uint64_t prev = static_cast<uint64_t>(s.updated_ns);
-                   for (const LogEntry& e : s.entries) {
-                     PutSigned(out, static_cast<int64_t>(static_cast<uint64_t>(e.time_ns) - prev));
-                     PutSigned(out, e.cost);
-                     prev = static_cast<uint64_t>(e.time_ns);
-                   }
-                 },
-                 [&](const SlidingWindowCounterState& s) {
-                   PutSigned(out, s.window_start_ns);
-                   PutSigned(out, s.current);
-                   PutSigned(out, s.previous);
-                   PutSigned(out, s.updated_ns);
-                 },
-             },
-             state);
+  std::visit(
+      [&](const auto& s) {
+        using S = std::decay_t<decltype(s)>;
+        for (const auto& f : internal::StateFields<S>::kFields) PutSigned(out, s.*f.member);
+        if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
+          PutVarint(out, s.entries.size());
+          // Times as differences from the previous time (the first from
+          // updated_ns), computed modulo 2^64 so that any values round-trip.
+          uint64_t prev = static_cast<uint64_t>(s.updated_ns);
+          for (const LogEntry& e : s.entries) {
+            PutSigned(out, static_cast<int64_t>(static_cast<uint64_t>(e.time_ns) - prev));
+            PutSigned(out, e.cost);
+            prev = static_cast<uint64_t>(e.time_ns);
+          }
+        }
+      },
+      state);
 }
 
 // Reads the body of a record whose checksum has been verified. Running out of
@@ -120,7 +102,8 @@ class Reader {
     for (int shift = 0; shift < 64; shift += 7) {
       if (pos_ >= data_.size()) return Truncated(field);
       uint64_t b = static_cast<unsigned char>(data_[pos_++]);
-      if (shift == 63 && b > 1) return InvalidArgumentError(std::string(field) + ": varint overflows 64 bits");
+      if (shift == 63 && b > 1)
+        return InvalidArgumentError(std::string(field) + ": varint overflows 64 bits");
       v |= (b & 0x7f) << shift;
       if ((b & 0x80) == 0) {
         // One encoding per value: no redundant high zero groups.
@@ -145,8 +128,8 @@ class Reader {
   Result<std::string> Bytes(std::string_view field, uint64_t max_size) {
     SLUICE_ASSIGN_OR_RETURN(uint64_t n, Varint(field));
     if (n > max_size) {
-      return InvalidArgumentError(std::string(field) + ": " + std::to_string(n) + " bytes exceeds the maximum of " +
-                                  std::to_string(max_size));
+      return InvalidArgumentError(std::string(field) + ": " + std::to_string(n) +
+                                  " bytes exceeds the maximum of " + std::to_string(max_size));
     }
     if (n > remaining()) return Truncated(field);
     std::string out(data_.substr(pos_, n));
@@ -161,30 +144,13 @@ class Reader {
 
 Result<LimiterState> ReadState(Reader& r) {
   SLUICE_ASSIGN_OR_RETURN(uint8_t tag, r.Byte("record.state algorithm"));
-  switch (static_cast<Algorithm>(tag)) {
-    case Algorithm::kTokenBucket: {
-      TokenBucketState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tokens, r.Signed("record.state.tokens"));
-      SLUICE_ASSIGN_OR_RETURN(s.remainder, r.Signed("record.state.remainder"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
-      return LimiterState(s);
+  return internal::WithStateType(static_cast<Algorithm>(tag), [&](auto type) -> Result<LimiterState> {
+    using S = typename decltype(type)::type;
+    S s;
+    for (const auto& f : internal::StateFields<S>::kFields) {
+      SLUICE_ASSIGN_OR_RETURN(s.*f.member, r.Signed(f.path));
     }
-    case Algorithm::kGcra: {
-      GcraState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tat_ns, r.Signed("record.state.tatNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.tat_frac, r.Signed("record.state.tatFrac"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
-      return LimiterState(s);
-    }
-    case Algorithm::kFixedWindow: {
-      FixedWindowState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Signed("record.state.windowStartNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.count, r.Signed("record.state.count"));
-      return LimiterState(s);
-    }
-    case Algorithm::kSlidingWindowLog: {
-      SlidingWindowLogState s;
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
+    if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
       SLUICE_ASSIGN_OR_RETURN(uint64_t n, r.Varint("record.state.entries"));
       // Each entry takes at least two bytes: this bounds the allocation by the input.
       if (n > r.remaining() / 2) return r.Truncated("record.state.entries");
@@ -196,18 +162,9 @@ Result<LimiterState> ReadState(Reader& r) {
         prev += static_cast<uint64_t>(delta);
         s.entries.push_back(LogEntry{static_cast<int64_t>(prev), cost});
       }
-      return LimiterState(std::move(s));
     }
-    case Algorithm::kSlidingWindowCounter: {
-      SlidingWindowCounterState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Signed("record.state.windowStartNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.current, r.Signed("record.state.current"));
-      SLUICE_ASSIGN_OR_RETURN(s.previous, r.Signed("record.state.previous"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Signed("record.state.updatedNs"));
-      return LimiterState(s);
-    }
-  }
-  return InvalidArgumentError("record.state: unknown algorithm " + std::to_string(tag));
+    return LimiterState(std::move(s));
+  });
 }
 
 std::string Hex32(uint32_t v) {
@@ -242,7 +199,8 @@ std::string EncodeRecordBinary(const Record& record) {
   return out;
 }
 
-Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns, std::chrono::nanoseconds max_future) {
+Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns,
+                                  std::chrono::nanoseconds max_future) {
   const std::string_view magic = kRecordBinaryMagic;
   if (bytes.substr(0, magic.size()) != magic.substr(0, std::min(bytes.size(), magic.size()))) {
     return DataLossError("binary record: bad magic; expected \"" + std::string(magic) + "\"");
@@ -298,7 +256,8 @@ Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns, std::c
       return InvalidArgumentError("binary record: unknown record kind " + std::to_string(kind));
   }
   if (r.remaining() != 0) {
-    return DataLossError("binary record: " + std::to_string(r.remaining()) + " unexpected bytes after the record");
+    return DataLossError("binary record: " + std::to_string(r.remaining()) +
+                         " unexpected bytes after the record");
   }
   // Policy::Validate (inside) rejects algorithm and alignment bytes it does not know.
   SLUICE_RETURN_IF_ERROR(internal::ValidateDecodedRecord(record, now_ns, max_future));

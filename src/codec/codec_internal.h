@@ -7,17 +7,98 @@
 
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "sluice/algorithms.h"
+#include "sluice/result.h"
 #include "sluice/state_codec.h"
 #include "sluice/status.h"
 #include "sluice/store.h"
 
 namespace sluice::internal {
+
+// One int64 field of a state type: its JSON name, its path in error messages,
+// and the member.
+template <typename S>
+struct StateField {
+  std::string_view json_name;
+  std::string_view path;
+  int64_t S::*member;
+};
+
+// The int64 fields of each state type, in the order both formats write them.
+// The golden files in testdata/ pin this order: never reorder or rename. A
+// sliding log's entries are not in the table; each codec writes them itself.
+template <typename S>
+struct StateFields;
+
+template <>
+struct StateFields<TokenBucketState> {
+  static constexpr std::array<StateField<TokenBucketState>, 3> kFields{{
+      {"tokens", "record.state.tokens", &TokenBucketState::tokens},
+      {"remainder", "record.state.remainder", &TokenBucketState::remainder},
+      {"updatedNs", "record.state.updatedNs", &TokenBucketState::updated_ns},
+  }};
+};
+
+template <>
+struct StateFields<GcraState> {
+  static constexpr std::array<StateField<GcraState>, 3> kFields{{
+      {"tatNs", "record.state.tatNs", &GcraState::tat_ns},
+      {"tatFrac", "record.state.tatFrac", &GcraState::tat_frac},
+      {"updatedNs", "record.state.updatedNs", &GcraState::updated_ns},
+  }};
+};
+
+template <>
+struct StateFields<FixedWindowState> {
+  static constexpr std::array<StateField<FixedWindowState>, 2> kFields{{
+      {"windowStartNs", "record.state.windowStartNs", &FixedWindowState::window_start_ns},
+      {"count", "record.state.count", &FixedWindowState::count},
+  }};
+};
+
+template <>
+struct StateFields<SlidingWindowLogState> {
+  static constexpr std::array<StateField<SlidingWindowLogState>, 1> kFields{{
+      {"updatedNs", "record.state.updatedNs", &SlidingWindowLogState::updated_ns},
+  }};
+};
+
+template <>
+struct StateFields<SlidingWindowCounterState> {
+  static constexpr std::array<StateField<SlidingWindowCounterState>, 4> kFields{{
+      {"windowStartNs", "record.state.windowStartNs", &SlidingWindowCounterState::window_start_ns},
+      {"current", "record.state.current", &SlidingWindowCounterState::current},
+      {"previous", "record.state.previous", &SlidingWindowCounterState::previous},
+      {"updatedNs", "record.state.updatedNs", &SlidingWindowCounterState::updated_ns},
+  }};
+};
+
+// Calls fn(std::type_identity<S>{}) with the state type of `algorithm`, or
+// returns kInvalidArgument for an unknown one.
+template <typename Fn>
+Result<LimiterState> WithStateType(Algorithm algorithm, Fn&& fn) {
+  switch (algorithm) {
+    case Algorithm::kTokenBucket:
+      return fn(std::type_identity<TokenBucketState>{});
+    case Algorithm::kGcra:
+      return fn(std::type_identity<GcraState>{});
+    case Algorithm::kFixedWindow:
+      return fn(std::type_identity<FixedWindowState>{});
+    case Algorithm::kSlidingWindowLog:
+      return fn(std::type_identity<SlidingWindowLogState>{});
+    case Algorithm::kSlidingWindowCounter:
+      return fn(std::type_identity<SlidingWindowCounterState>{});
+  }
+  return InvalidArgumentError("record.state: unknown algorithm " +
+                              std::to_string(static_cast<int>(algorithm)));
+}
 
 // "unsupported record format version 2; this build reads 1" (kInvalidArgument).
 inline Status UnsupportedRecordVersion(int64_t version) {
@@ -54,13 +135,15 @@ inline Status StateError(const Status& s) {
 
 // The checks every decoded record passes, whatever its format: key size, a
 // non-negative expiry, a valid policy and a state valid under it.
-inline Status ValidateDecodedRecord(const Record& record, int64_t now_ns, std::chrono::nanoseconds max_future) {
+inline Status ValidateDecodedRecord(const Record& record, int64_t now_ns,
+                                    std::chrono::nanoseconds max_future) {
   if (record.key.size() > kMaxKeyBytes) {
     return InvalidArgumentError("record.key: " + std::to_string(record.key.size()) +
                                 " bytes exceeds the maximum of " + std::to_string(kMaxKeyBytes));
   }
   if (record.expires_at_ns < 0) {
-    return InvalidArgumentError("record.expiresAtNs: " + std::to_string(record.expires_at_ns) + " is negative");
+    return InvalidArgumentError("record.expiresAtNs: " + std::to_string(record.expires_at_ns) +
+                                " is negative");
   }
   const auto* limiter = std::get_if<LimiterRecord>(&record.value);
   if (limiter == nullptr) return Status::Ok();

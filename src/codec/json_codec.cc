@@ -38,37 +38,19 @@ Json PolicyToJson(const Policy& p) {
 
 Json StateToJson(const LimiterState& state) {
   Json o = Json::MakeObject();
-  std::visit(Overloaded{
-                 [&](const TokenBucketState& s) {
-                   o.Set("tokens", Json::Int(s.tokens));
-                   o.Set("remainder", Json::Int(s.remainder));
-                   o.Set("updatedNs", Json::Int(s.updated_ns));
-                 },
-                 [&](const GcraState& s) {
-                   o.Set("tatNs", Json::Int(s.tat_ns));
-                   o.Set("tatFrac", Json::Int(s.tat_frac));
-                   o.Set("updatedNs", Json::Int(s.updated_ns));
-                 },
-                 [&](const FixedWindowState& s) {
-                   o.Set("windowStartNs", Json::Int(s.window_start_ns));
-                   o.Set("count", Json::Int(s.count));
-                 },
-                 [&](const SlidingWindowLogState& s) {
-                   Json entries = Json::MakeArray();
-                   for (const LogEntry& e : s.entries) {
-                     entries.Append(Json::MakeArray({Json::Int(e.time_ns), Json::Int(e.cost)}));
-                   }
-                   o.Set("entries", std::move(entries));
-                   o.Set("updatedNs", Json::Int(s.updated_ns));
-                 },
-                 [&](const SlidingWindowCounterState& s) {
-                   o.Set("windowStartNs", Json::Int(s.window_start_ns));
-                   o.Set("current", Json::Int(s.current));
-                   o.Set("previous", Json::Int(s.previous));
-                   o.Set("updatedNs", Json::Int(s.updated_ns));
-                 },
-             },
-             state);
+  std::visit(
+      [&](const auto& s) {
+        using S = std::decay_t<decltype(s)>;
+        if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
+          Json entries = Json::MakeArray();
+          for (const LogEntry& e : s.entries)
+            entries.Append(Json::MakeArray({Json::Int(e.time_ns), Json::Int(e.cost)}));
+          o.Set("entries", std::move(entries));
+        }
+        for (const auto& f : internal::StateFields<S>::kFields)
+          o.Set(std::string(f.json_name), Json::Int(s.*f.member));
+      },
+      state);
   return o;
 }
 
@@ -112,50 +94,18 @@ Result<std::vector<LogEntry>> LogEntriesFromJson(JsonObjectReader& r) {
 // written in its policy's shape).
 Result<LimiterState> StateFromJson(const Json& value, Algorithm algorithm) {
   SLUICE_ASSIGN_OR_RETURN(JsonObjectReader r, JsonObjectReader::Create(value, "record.state"));
-  LimiterState state;
-  switch (algorithm) {
-    case Algorithm::kTokenBucket: {
-      TokenBucketState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tokens, r.GetInt("tokens"));
-      SLUICE_ASSIGN_OR_RETURN(s.remainder, r.GetInt("remainder"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
-      state = s;
-      break;
-    }
-    case Algorithm::kGcra: {
-      GcraState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tat_ns, r.GetInt("tatNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.tat_frac, r.GetInt("tatFrac"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
-      state = s;
-      break;
-    }
-    case Algorithm::kFixedWindow: {
-      FixedWindowState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.GetInt("windowStartNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.count, r.GetInt("count"));
-      state = s;
-      break;
-    }
-    case Algorithm::kSlidingWindowLog: {
-      SlidingWindowLogState s;
-      SLUICE_ASSIGN_OR_RETURN(s.entries, LogEntriesFromJson(r));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
-      state = std::move(s);
-      break;
-    }
-    case Algorithm::kSlidingWindowCounter: {
-      SlidingWindowCounterState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.GetInt("windowStartNs"));
-      SLUICE_ASSIGN_OR_RETURN(s.current, r.GetInt("current"));
-      SLUICE_ASSIGN_OR_RETURN(s.previous, r.GetInt("previous"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.GetInt("updatedNs"));
-      state = s;
-      break;
-    }
-    default:
-      return InvalidArgumentError("record.policy.algorithm: unknown algorithm");
-  }
+  SLUICE_ASSIGN_OR_RETURN(LimiterState state,
+                          internal::WithStateType(algorithm, [&](auto type) -> Result<LimiterState> {
+                            using S = typename decltype(type)::type;
+                            S s;
+                            if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
+                              SLUICE_ASSIGN_OR_RETURN(s.entries, LogEntriesFromJson(r));
+                            }
+                            for (const auto& f : internal::StateFields<S>::kFields) {
+                              SLUICE_ASSIGN_OR_RETURN(s.*f.member, r.GetInt(f.json_name));
+                            }
+                            return LimiterState(std::move(s));
+                          }));
   SLUICE_RETURN_IF_ERROR(r.CheckNoUnknownFields());
   return state;
 }
@@ -188,7 +138,8 @@ Result<Record> DecodeRecordJson(std::string_view json, int64_t now_ns, std::chro
 
   SLUICE_ASSIGN_OR_RETURN(std::string format, r.GetString("format"));
   if (format != kRecordJsonFormatName) {
-    return r.FieldError("format", "expected \"" + std::string(kRecordJsonFormatName) + "\", got \"" + format + "\"");
+    return r.FieldError("format",
+                        "expected \"" + std::string(kRecordJsonFormatName) + "\", got \"" + format + "\"");
   }
   // The version decides how to read everything else, so it comes first.
   SLUICE_ASSIGN_OR_RETURN(int64_t version, r.GetInt("version"));
