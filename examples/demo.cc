@@ -97,6 +97,17 @@ bool Save(sluice::Store& store, const std::string& dir, const std::string& path,
   return true;
 }
 
+// Durations rounded to milliseconds: easier to read than Decision's exact form.
+std::string Ms(std::chrono::nanoseconds d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count()) + "ms";
+}
+
+std::string Describe(const sluice::Decision& d) {
+  return std::string(d.allowed ? "allowed" : "denied ") + " remaining=" + std::to_string(d.remaining) + "/" +
+         std::to_string(d.limit) + " full_again_in=" + Ms(d.reset_after) +
+         (d.allowed ? "" : " retry_after=" + Ms(d.retry_after));
+}
+
 int Fail(const sluice::Status& s) {
   std::cerr << "sluice_demo: " << s.ToString() << "\n";
   return 1;
@@ -139,7 +150,7 @@ int main(int argc, char** argv) {
     for (int i = 0; i < requests; ++i) {
       sluice::Result<sluice::Decision> d = limiter.Consume();
       if (!d.ok()) return Fail(d.status());
-      std::cout << "  " << user << " #" << i + 1 << ": " << sluice::ToString(*d) << "\n";
+      std::cout << "  " << user << " #" << i + 1 << ": " << Describe(*d) << "\n";
     }
   }
 
