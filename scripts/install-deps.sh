@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
+  libhiredis-dev libboost-dev redis-server redis-tools
 )
 
 missing=()

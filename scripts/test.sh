@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the optimised build
 # (unit, property, packaging tests), then the unit tests again under
-# ThreadSanitizer and under AddressSanitizer + UndefinedBehaviorSanitizer.
+# ThreadSanitizer and under AddressSanitizer + UndefinedBehaviorSanitizer
+# (unit tests and the Redis tests, which start their own redis-server on a
+# Unix socket in the build directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
