@@ -1,0 +1,452 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// RedisStore in client-time mode: every operation reads the key's hash, runs
+// the exact C++ logic, and commits with one compare-and-set script that checks
+// the version each key had when it was read. Versions are random 64-bit tokens
+// written with each change, so a key deleted and re-created never looks
+// unchanged to a stale writer.
+
+#include <atomic>
+#include <future>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "redis/redis_connection.h"
+#include "redis/redis_record.h"
+#include "sluice/backends/redis.h"
+
+namespace sluice::redis {
+namespace {
+
+// KEYS: the keys to write. ARGV[1]: their number; then per key: expected
+// version ('*' = any, '' = absent), new version, fencing token (0 = none),
+// action (put / del / keep), TTL in ms (0 = none), field count, fields.
+// Returns {1} when applied, {0, i} when key i changed since it was read, and
+// {-1, i, seen} when key i was written under a newer fencing token. Nothing is
+// written unless every check passes.
+constexpr std::string_view kCommitScript = R"lua(
+local n = tonumber(ARGV[1])
+local pos = 2
+local plan = {}
+for i = 1, n do
+  local expected = ARGV[pos]
+  local fence = tonumber(ARGV[pos + 2])
+  local nf = tonumber(ARGV[pos + 5])
+  if expected ~= '*' then
+    local current = redis.call('HGET', KEYS[i], 'v') or ''
+    if current ~= expected then return {0, i} end
+  end
+  if fence > 0 then
+    local seen = redis.call('HGET', KEYS[i], 'f')
+    if seen and tonumber(seen) > fence then return {-1, i, seen} end
+  end
+  plan[i] = pos
+  pos = pos + 6 + 2 * nf
+end
+for i = 1, n do
+  local p = plan[i]
+  local action = ARGV[p + 3]
+  if action ~= 'keep' then
+    local fence = redis.call('HGET', KEYS[i], 'f')
+    if tonumber(ARGV[p + 2]) > 0 then fence = ARGV[p + 2] end
+    redis.call('DEL', KEYS[i])
+    if action == 'put' then
+      local args = {'v', ARGV[p + 1]}
+      local nf = tonumber(ARGV[p + 5])
+      for j = 0, nf - 1 do
+        args[#args + 1] = ARGV[p + 6 + 2 * j]
+        args[#args + 1] = ARGV[p + 7 + 2 * j]
+      end
+      if fence then
+        args[#args + 1] = 'f'
+        args[#args + 1] = fence
+      end
+      redis.call('HSET', KEYS[i], unpack(args))
+      local ttl = tonumber(ARGV[p + 4])
+      if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
+    elseif fence then
+      -- A fence outlives the value: tokens only grow.
+      redis.call('HSET', KEYS[i], 'v', ARGV[p + 1], 'f', fence)
+    end
+  end
+end
+return {1}
+)lua";
+
+// Escapes glob metacharacters for SCAN MATCH.
+std::string GlobEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+struct Snapshot {
+  std::string version;  // "" when the key is absent
+  std::optional<Record> record;
+};
+
+struct Write {
+  std::string redis_key;
+  std::string expected_version;  // "*" = unconditional
+  uint64_t fence = 0;
+  enum class Action { kPut, kDelete, kKeep } action = Action::kKeep;
+  HashFields fields;
+  int64_t ttl_ms = 0;
+};
+
+enum class CommitResult { kApplied, kConflict };
+
+class RedisStore final : public Store {
+ public:
+  RedisStore(const RedisStoreOptions& options, Endpoint endpoint)
+      : options_(options),
+        endpoint_(std::move(endpoint)),
+        clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
+        rng_(std::random_device{}()) {}
+
+  Status Init() {
+    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
+    return Status::Ok();
+  }
+
+  std::string_view name() const override { return "redis"; }
+  Clock& clock() const override { return *clock_; }
+
+  Result<Decision> Decide(const DecideRequest& request) override {
+    if (request.policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
+    SLUICE_RETURN_IF_ERROR(ValidateKey(request.key));
+    SLUICE_RETURN_IF_ERROR(request.policy->Validate());
+    const std::string key(request.key);
+    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+      const int64_t now = clock_->NowNanos();
+      SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
+      Write write;
+      SLUICE_ASSIGN_OR_RETURN(Decision d, Plan(request, snap, now, /*apply=*/true, &write));
+      if (write.action == Write::Action::kKeep) return d;
+      SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit({write}));
+      if (result == CommitResult::kApplied) {
+        decisions_.fetch_add(1, std::memory_order_relaxed);
+        return d;
+      }
+    }
+    return Conflict(key);
+  }
+
+  Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (requests[i].policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
+      SLUICE_RETURN_IF_ERROR(ValidateKey(requests[i].key));
+      SLUICE_RETURN_IF_ERROR(requests[i].policy->Validate());
+      for (size_t j = 0; j < i; ++j) {
+        if (requests[j].key == requests[i].key) {
+          return InvalidArgumentError("DecideAll: key \"" + std::string(requests[i].key) + "\" appears twice");
+        }
+      }
+    }
+    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+      const int64_t now = clock_->NowNanos();
+      std::vector<Snapshot> snaps;
+      for (const DecideRequest& r : requests) {
+        SLUICE_ASSIGN_OR_RETURN(Snapshot s, Read(std::string(r.key), now));
+        snaps.push_back(std::move(s));
+      }
+      MultiDecision out;
+      out.allowed = true;
+      for (size_t i = 0; i < requests.size(); ++i) {
+        Write unused;
+        SLUICE_ASSIGN_OR_RETURN(Decision d, Plan(requests[i], snaps[i], now, /*apply=*/false, &unused));
+        out.decisions.push_back(d);
+        out.allowed = out.allowed && d.allowed;
+      }
+      if (!out.allowed) return out;
+      std::vector<Write> writes(requests.size());
+      for (size_t i = 0; i < requests.size(); ++i) {
+        SLUICE_ASSIGN_OR_RETURN(out.decisions[i], Plan(requests[i], snaps[i], now, /*apply=*/true, &writes[i]));
+        // Unchanged keys still take part, so that the decision is made on the
+        // versions read.
+        if (writes[i].action == Write::Action::kKeep) {
+          writes[i].redis_key = RedisKey(requests[i].key);
+          writes[i].expected_version = snaps[i].version;
+        }
+      }
+      SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit(writes));
+      if (result == CommitResult::kApplied) {
+        decisions_.fetch_add(requests.size(), std::memory_order_relaxed);
+        return out;
+      }
+    }
+    return AbortedError("DecideAll: the keys kept changing; gave up after " + std::to_string(options_.max_attempts) +
+                        " attempts");
+  }
+
+  Result<std::optional<Record>> AtomicUpdate(std::string_view key_view, const UpdateFn& fn,
+                                             const UpdateOptions& options) override {
+    SLUICE_RETURN_IF_ERROR(ValidateKey(key_view));
+    const std::string key(key_view);
+    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+      const int64_t now = clock_->NowNanos();
+      SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
+      Update update = fn(snap.record ? &*snap.record : nullptr);
+      Write write{RedisKey(key), snap.version, options.fencing_token, Write::Action::kKeep, {}, 0};
+      std::optional<Record> after;
+      switch (update.action) {
+        case Update::Action::kKeep:
+          if (options.fencing_token == 0) return snap.record;
+          after = snap.record;
+          break;  // still checks the fence
+        case Update::Action::kDelete:
+          write.action = Write::Action::kDelete;
+          break;
+        case Update::Action::kPut: {
+          Record record{key, std::move(update.value), update.expires_at_ns};
+          SLUICE_RETURN_IF_ERROR(PreparePut(record, now, &write));
+          if (write.action == Write::Action::kPut) after = std::move(record);
+          break;
+        }
+      }
+      SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit({write}));
+      if (result == CommitResult::kApplied) return after;
+    }
+    return Conflict(key);
+  }
+
+  Result<std::optional<Record>> Get(std::string_view key) override {
+    SLUICE_RETURN_IF_ERROR(ValidateKey(key));
+    SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(std::string(key), clock_->NowNanos()));
+    (snap.record ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
+    return std::move(snap.record);
+  }
+
+  Status Put(const Record& record) override {
+    SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
+    Write write{RedisKey(record.key), "*", 0, Write::Action::kKeep, {}, 0};
+    SLUICE_RETURN_IF_ERROR(PreparePut(record, clock_->NowNanos(), &write));
+    return Commit({write}).status();
+  }
+
+  Status Delete(std::string_view key) override {
+    SLUICE_RETURN_IF_ERROR(ValidateKey(key));
+    Write write{RedisKey(key), "*", 0, Write::Action::kDelete, {}, 0};
+    return Commit({write}).status();
+  }
+
+  Status Scan(std::string_view prefix, const ScanVisitor& visit) override {
+    const std::string pattern = GlobEscape(options_.key_prefix) + GlobEscape(prefix) + "*";
+    std::string cursor = "0";
+    do {
+      SLUICE_ASSIGN_OR_RETURN(Reply page, Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}));
+      if (page.type != Reply::Type::kArray || page.elements.size() != 2) {
+        return DataLossError("redis SCAN: unexpected reply " + page.ToString());
+      }
+      cursor = page.elements[0].str;
+      const int64_t now = clock_->NowNanos();
+      for (const Reply& redis_key : page.elements[1].elements) {
+        if (redis_key.str.size() < options_.key_prefix.size()) continue;
+        const std::string key = redis_key.str.substr(options_.key_prefix.size());
+        SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
+        if (snap.record && !visit(*snap.record)) return Status::Ok();
+      }
+    } while (cursor != "0");
+    return Status::Ok();
+  }
+
+  Status Flush() override { return Status::Ok(); }
+
+  StoreStats Stats() const override {
+    StoreStats stats;
+    stats.hits = hits_.load();
+    stats.misses = misses_.load();
+    stats.decisions = decisions_.load();
+    // Counting keys walks the keyspace under the prefix: fine for a stats call.
+    const std::string pattern = GlobEscape(options_.key_prefix) + "*";
+    std::string cursor = "0";
+    auto* self = const_cast<RedisStore*>(this);
+    do {
+      Result<Reply> page = self->Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (!page.ok() || page->elements.size() != 2) break;
+      cursor = page->elements[0].str;
+      stats.keys += page->elements[1].elements.size();
+    } while (cursor != "0");
+    return stats;
+  }
+
+  Status Health() override {
+    SLUICE_ASSIGN_OR_RETURN(Reply pong, Call({"PING"}));
+    if (pong.is_error()) return UnavailableError("redis PING: " + pong.str);
+    return Status::Ok();
+  }
+
+ private:
+  std::string RedisKey(std::string_view key) const { return options_.key_prefix + std::string(key); }
+
+  Status Conflict(const std::string& key) const {
+    return AbortedError("redis key \"" + key + "\" kept changing; gave up after " +
+                        std::to_string(options_.max_attempts) + " attempts");
+  }
+
+  Result<std::shared_ptr<Connection>> GetConnection() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (conn_ == nullptr || !conn_->connected()) {
+      SLUICE_ASSIGN_OR_RETURN(conn_, Connection::Connect(io_, endpoint_, options_.connect_timeout));
+    }
+    return conn_;
+  }
+
+  Result<Reply> Call(std::vector<std::string> args) {
+    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
+    return conn->Call(std::move(args));
+  }
+
+  Result<Snapshot> Read(const std::string& key, int64_t now) {
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, Call({"HGETALL", RedisKey(key)}));
+    if (reply.is_error()) return UnavailableError("redis HGETALL: " + reply.str);
+    SLUICE_ASSIGN_OR_RETURN(HashMap fields, ToHashMap(reply));
+    Snapshot snap;
+    if (auto it = fields.find("v"); it != fields.end()) snap.version = it->second;
+    SLUICE_ASSIGN_OR_RETURN(snap.record, DecodeRecordFields(key, fields, now));
+    return snap;
+  }
+
+  // The decision for `request` on `snap`, and (with `apply`) the write that
+  // commits it; without `apply` a consume is only peeked.
+  Result<Decision> Plan(const DecideRequest& request, const Snapshot& snap, int64_t now, bool apply, Write* write) {
+    const Policy& policy = *request.policy;
+    std::optional<LimiterState> state;
+    if (snap.record) {
+      if (const auto* lr = std::get_if<LimiterRecord>(&snap.record->value)) state = lr->state;
+    }
+    const Operation op = !apply && request.op == Operation::kConsume ? Operation::kPeek : request.op;
+    SLUICE_ASSIGN_OR_RETURN(Evaluation ev, Evaluate(policy, state, op, request.cost, now));
+    if (!apply) {
+      if (request.op == Operation::kConsume && ev.decision.allowed) {
+        ev.decision.remaining = std::max<int64_t>(0, ev.decision.remaining - request.cost);
+      }
+      return ev.decision;
+    }
+    *write = Write{RedisKey(request.key), snap.version, 0, Write::Action::kKeep, {}, 0};
+    const bool exists = !snap.version.empty();
+    if (ev.expires_at_ns <= now) {
+      // Fresh again: the same as no state.
+      if (exists) write->action = Write::Action::kDelete;
+    } else if (ev.changed || !snap.record) {
+      Record record{std::string(request.key), LimiterRecord{policy, std::move(*state)}, ev.expires_at_ns};
+      SLUICE_RETURN_IF_ERROR(PreparePut(record, now, write));
+    }
+    return ev.decision;
+  }
+
+  // Fills `write` to store `record` (validated), or to delete the key when the
+  // record has already expired.
+  Status PreparePut(const Record& record, int64_t now, Write* write) {
+    if (const auto* lr = std::get_if<LimiterRecord>(&record.value)) {
+      SLUICE_RETURN_IF_ERROR(ValidateState(lr->policy, lr->state, now).WithContext("record \"" + record.key + "\""));
+      Record normalised = record;
+      normalised.expires_at_ns = ExpiresAt(lr->policy, lr->state);
+      return PrepareFields(normalised, now, write);
+    }
+    return PrepareFields(record, now, write);
+  }
+
+  Status PrepareFields(const Record& record, int64_t now, Write* write) {
+    if (record.expires_at_ns != 0 && record.expires_at_ns <= now) {
+      write->action = Write::Action::kDelete;
+      return Status::Ok();
+    }
+    write->action = Write::Action::kPut;
+    write->fields = EncodeRecordFields(record);
+    // The server keeps the key as long as the client's clock says it lives
+    // (rounded up to whole milliseconds), so nothing outlives its state for long.
+    write->ttl_ms = record.expires_at_ns == 0 ? 0 : (record.expires_at_ns - now + 999'999) / 1'000'000;
+    return Status::Ok();
+  }
+
+  Result<CommitResult> Commit(const std::vector<Write>& writes) {
+    std::vector<std::string> args = {"", "", std::to_string(writes.size())};
+    for (const Write& w : writes) args.push_back(w.redis_key);
+    args.push_back(std::to_string(writes.size()));
+    for (const Write& w : writes) {
+      args.push_back(w.expected_version);
+      args.push_back(NewVersion());
+      args.push_back(std::to_string(w.fence));
+      args.push_back(w.action == Write::Action::kPut ? "put" : w.action == Write::Action::kDelete ? "del" : "keep");
+      args.push_back(std::to_string(w.ttl_ms));
+      args.push_back(std::to_string(w.fields.size()));
+      for (const auto& [name, value] : w.fields) {
+        args.push_back(name);
+        args.push_back(value);
+      }
+    }
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(std::move(args)));
+    if (reply.is_error()) return UnavailableError("redis commit script: " + reply.str);
+    if (reply.type != Reply::Type::kArray || reply.elements.empty()) {
+      return DataLossError("redis commit script: unexpected reply " + reply.ToString());
+    }
+    const int64_t code = reply.elements[0].integer;
+    if (code == 1) return CommitResult::kApplied;
+    if (code == 0) return CommitResult::kConflict;
+    const std::string seen = reply.elements.size() > 2 ? reply.elements[2].str : "?";
+    return FailedPreconditionError("fencing token " + std::to_string(writes[0].fence) +
+                                   " is older than token " + seen + " that already wrote this key");
+  }
+
+  // EVALSHA with the script's digest; on NOSCRIPT (after a restart, failover
+  // or SCRIPT FLUSH) the same call as EVAL, which also caches the script.
+  // NOSCRIPT means the script did not run, so the retry cannot double-apply.
+  Result<Reply> EvalScript(std::vector<std::string> args) {
+    std::string sha = ScriptSha();
+    if (sha.empty()) {
+      SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", std::string(kCommitScript)}));
+      if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
+      sha = loaded.str;
+      std::lock_guard<std::mutex> lock(mu_);
+      script_sha_ = sha;
+    }
+    args[0] = "EVALSHA";
+    args[1] = sha;
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args));
+    if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
+    args[0] = "EVAL";
+    args[1] = std::string(kCommitScript);
+    return Call(std::move(args));
+  }
+
+  std::string ScriptSha() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return script_sha_;
+  }
+
+  std::string NewVersion() {
+    std::lock_guard<std::mutex> lock(mu_);
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng_()));
+    return buf;
+  }
+
+  const RedisStoreOptions options_;
+  const Endpoint endpoint_;
+  Clock* clock_;
+  IoThread io_;
+  std::mutex mu_;
+  std::shared_ptr<Connection> conn_;  // guarded by mu_
+  std::string script_sha_;            // guarded by mu_
+  std::mt19937_64 rng_;               // guarded by mu_
+  std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options) {
+  SLUICE_ASSIGN_OR_RETURN(Endpoint endpoint, Endpoint::Parse(options.uri));
+  if (options.max_attempts < 1) return InvalidArgumentError("RedisStoreOptions.max_attempts must be at least 1");
+  auto store = std::make_unique<RedisStore>(options, std::move(endpoint));
+  SLUICE_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace sluice::redis
