@@ -1,13 +1,14 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// RedisStore in client-time mode: every operation reads the key's hash, runs
-// the exact C++ logic, and commits with one compare-and-set script that checks
-// the version each key had when it was read. Versions are random 64-bit tokens
-// written with each change, so a key deleted and re-created never looks
-// unchanged to a stale writer.
+// Decisions run in Lua next to the state (backends/redis/lua/). Everything
+// else reads the key's hash, runs the C++ logic, and commits with one
+// compare-and-set script that checks the version each key had when it was
+// read. Versions are random 64-bit tokens written with each change, so a key
+// deleted and re-created never looks unchanged to a stale writer.
 
 #include <atomic>
+#include <charconv>
 #include <future>
 #include <mutex>
 #include <random>
@@ -16,6 +17,7 @@
 
 #include "redis/redis_connection.h"
 #include "redis/redis_record.h"
+#include "redis/redis_scripts.h"
 #include "sluice/backends/redis.h"
 
 namespace sluice::redis {
@@ -76,6 +78,58 @@ end
 return {1}
 )lua";
 
+// The scripts this store runs: the commit script, one decision script per
+// algorithm (indexed by Algorithm value), and the all-or-nothing script.
+enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kScriptCount = 7 };
+
+// Redis keeps a key this long past its exact expiry (the field `x`, which
+// readers check): clients whose clocks lag the deciding clock, or a client
+// clock that runs slower than the server's, must still find the state.
+constexpr int64_t kTtlSlackMs = 1000;
+
+std::vector<std::string> BuildScripts() {
+  std::vector<std::string> out(kScriptCount);
+  out[kCommit] = std::string(kCommitScript);
+  const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
+                              std::string(scripts::kBignum) + "\n" + std::string(scripts::kAlgorithms) + "\n" +
+                              std::string(scripts::kDecide) + "\n";
+  for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
+                      Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
+    out[static_cast<size_t>(a)] = prelude + "return decide_one('" + std::string(AlgorithmName(a)) + "')\n";
+  }
+  out[kDecideAll] = prelude + "return decide_all()\n";
+  return out;
+}
+
+std::string_view OpName(Operation op) { return OperationName(op); }
+
+// Reads "123" from a script reply element.
+Result<int64_t> ParseInt(const Reply& r, std::string_view what) {
+  if (r.type == Reply::Type::kInteger) return r.integer;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(r.str.data(), r.str.data() + r.str.size(), v);
+  if (r.type != Reply::Type::kString || ec != std::errc() || ptr != r.str.data() + r.str.size()) {
+    return DataLossError("redis decision script: " + std::string(what) + " is " + r.ToString());
+  }
+  return v;
+}
+
+// A decision from five reply elements starting at `at`.
+Result<Decision> ParseDecision(const Reply& reply, size_t at) {
+  if (reply.type != Reply::Type::kArray || reply.elements.size() < at + 5) {
+    return DataLossError("redis decision script: unexpected reply " + reply.ToString());
+  }
+  Decision d;
+  SLUICE_ASSIGN_OR_RETURN(int64_t allowed, ParseInt(reply.elements[at], "allowed"));
+  d.allowed = allowed == 1;
+  SLUICE_ASSIGN_OR_RETURN(d.remaining, ParseInt(reply.elements[at + 1], "remaining"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t reset_after, ParseInt(reply.elements[at + 2], "reset_after"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t retry_after, ParseInt(reply.elements[at + 3], "retry_after"));
+  d.reset_after = std::chrono::nanoseconds(reset_after);
+  d.retry_after = std::chrono::nanoseconds(retry_after);
+  return d;
+}
+
 // Escapes glob metacharacters for SCAN MATCH.
 std::string GlobEscape(std::string_view s) {
   std::string out;
@@ -108,6 +162,8 @@ class RedisStore final : public Store {
       : options_(options),
         endpoint_(std::move(endpoint)),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
+        scripts_(BuildScripts()),
+        shas_(kScriptCount),
         rng_(std::random_device{}()) {}
 
   Status Init() {
@@ -119,70 +175,57 @@ class RedisStore final : public Store {
   Clock& clock() const override { return *clock_; }
 
   Result<Decision> Decide(const DecideRequest& request) override {
-    if (request.policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
-    SLUICE_RETURN_IF_ERROR(ValidateKey(request.key));
-    SLUICE_RETURN_IF_ERROR(request.policy->Validate());
-    const std::string key(request.key);
-    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-      const int64_t now = clock_->NowNanos();
-      SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
-      Write write;
-      SLUICE_ASSIGN_OR_RETURN(Decision d, Plan(request, snap, now, /*apply=*/true, &write));
-      if (write.action == Write::Action::kKeep) return d;
-      SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit({write}));
-      if (result == CommitResult::kApplied) {
-        decisions_.fetch_add(1, std::memory_order_relaxed);
-        return d;
-      }
-    }
-    return Conflict(key);
+    SLUICE_RETURN_IF_ERROR(CheckRequest(request));
+    const Policy& p = *request.policy;
+    std::vector<std::string> args = {"", "", "1", RedisKey(request.key), NowArg(), std::string(OpName(request.op)),
+                                     std::to_string(request.cost), std::to_string(p.limit),
+                                     std::to_string(p.refill_amount), std::to_string(p.interval.count()),
+                                     std::string(WindowAlignmentName(p.alignment)), NewVersion()};
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(static_cast<size_t>(p.algorithm), std::move(args)));
+    if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
+    decisions_.fetch_add(1, std::memory_order_relaxed);
+    SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 0));
+    d.limit = p.limit;
+    return d;
   }
 
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
+    if (requests.empty()) return MultiDecision{true, {}};
+    std::vector<std::string> args = {"", "", std::to_string(requests.size())};
     for (size_t i = 0; i < requests.size(); ++i) {
-      if (requests[i].policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
-      SLUICE_RETURN_IF_ERROR(ValidateKey(requests[i].key));
-      SLUICE_RETURN_IF_ERROR(requests[i].policy->Validate());
+      SLUICE_RETURN_IF_ERROR(CheckRequest(requests[i]));
       for (size_t j = 0; j < i; ++j) {
         if (requests[j].key == requests[i].key) {
           return InvalidArgumentError("DecideAll: key \"" + std::string(requests[i].key) + "\" appears twice");
         }
       }
+      args.push_back(RedisKey(requests[i].key));
     }
-    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-      const int64_t now = clock_->NowNanos();
-      std::vector<Snapshot> snaps;
-      for (const DecideRequest& r : requests) {
-        SLUICE_ASSIGN_OR_RETURN(Snapshot s, Read(std::string(r.key), now));
-        snaps.push_back(std::move(s));
-      }
-      MultiDecision out;
-      out.allowed = true;
-      for (size_t i = 0; i < requests.size(); ++i) {
-        Write unused;
-        SLUICE_ASSIGN_OR_RETURN(Decision d, Plan(requests[i], snaps[i], now, /*apply=*/false, &unused));
-        out.decisions.push_back(d);
-        out.allowed = out.allowed && d.allowed;
-      }
-      if (!out.allowed) return out;
-      std::vector<Write> writes(requests.size());
-      for (size_t i = 0; i < requests.size(); ++i) {
-        SLUICE_ASSIGN_OR_RETURN(out.decisions[i], Plan(requests[i], snaps[i], now, /*apply=*/true, &writes[i]));
-        // Unchanged keys still take part, so that the decision is made on the
-        // versions read.
-        if (writes[i].action == Write::Action::kKeep) {
-          writes[i].redis_key = RedisKey(requests[i].key);
-          writes[i].expected_version = snaps[i].version;
-        }
-      }
-      SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit(writes));
-      if (result == CommitResult::kApplied) {
-        decisions_.fetch_add(requests.size(), std::memory_order_relaxed);
-        return out;
+    args.push_back(NowArg());
+    for (const DecideRequest& r : requests) {
+      const Policy& p = *r.policy;
+      for (std::string v : {std::string(AlgorithmName(p.algorithm)), std::string(OpName(r.op)), std::to_string(r.cost),
+                            std::to_string(p.limit), std::to_string(p.refill_amount),
+                            std::to_string(p.interval.count()), std::string(WindowAlignmentName(p.alignment)),
+                            NewVersion()}) {
+        args.push_back(std::move(v));
       }
     }
-    return AbortedError("DecideAll: the keys kept changing; gave up after " + std::to_string(options_.max_attempts) +
-                        " attempts");
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(kDecideAll, std::move(args)));
+    if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
+    if (reply.type != Reply::Type::kArray || reply.elements.size() != 2 + 5 * requests.size()) {
+      return DataLossError("redis decision script: unexpected reply " + reply.ToString());
+    }
+    MultiDecision out;
+    SLUICE_ASSIGN_OR_RETURN(int64_t allowed, ParseInt(reply.elements[0], "allowed"));
+    out.allowed = allowed == 1;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 2 + 5 * i));
+      d.limit = requests[i].policy->limit;
+      out.decisions.push_back(d);
+    }
+    if (out.allowed) decisions_.fetch_add(requests.size(), std::memory_order_relaxed);
+    return out;
   }
 
   Result<std::optional<Record>> AtomicUpdate(std::string_view key_view, const UpdateFn& fn,
@@ -190,7 +233,7 @@ class RedisStore final : public Store {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key_view));
     const std::string key(key_view);
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-      const int64_t now = clock_->NowNanos();
+      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
       SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
       Update update = fn(snap.record ? &*snap.record : nullptr);
       Write write{RedisKey(key), snap.version, options.fencing_token, Write::Action::kKeep, {}, 0};
@@ -218,7 +261,8 @@ class RedisStore final : public Store {
 
   Result<std::optional<Record>> Get(std::string_view key) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-    SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(std::string(key), clock_->NowNanos()));
+    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
+    SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(std::string(key), now));
     (snap.record ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
     return std::move(snap.record);
   }
@@ -226,7 +270,8 @@ class RedisStore final : public Store {
   Status Put(const Record& record) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
     Write write{RedisKey(record.key), "*", 0, Write::Action::kKeep, {}, 0};
-    SLUICE_RETURN_IF_ERROR(PreparePut(record, clock_->NowNanos(), &write));
+    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
+    SLUICE_RETURN_IF_ERROR(PreparePut(record, now, &write));
     return Commit({write}).status();
   }
 
@@ -245,7 +290,7 @@ class RedisStore final : public Store {
         return DataLossError("redis SCAN: unexpected reply " + page.ToString());
       }
       cursor = page.elements[0].str;
-      const int64_t now = clock_->NowNanos();
+      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
       for (const Reply& redis_key : page.elements[1].elements) {
         if (redis_key.str.size() < options_.key_prefix.size()) continue;
         const std::string key = redis_key.str.substr(options_.key_prefix.size());
@@ -313,32 +358,31 @@ class RedisStore final : public Store {
     return snap;
   }
 
-  // The decision for `request` on `snap`, and (with `apply`) the write that
-  // commits it; without `apply` a consume is only peeked.
-  Result<Decision> Plan(const DecideRequest& request, const Snapshot& snap, int64_t now, bool apply, Write* write) {
-    const Policy& policy = *request.policy;
-    std::optional<LimiterState> state;
-    if (snap.record) {
-      if (const auto* lr = std::get_if<LimiterRecord>(&snap.record->value)) state = lr->state;
+  // Checks what the scripts take on trust: the policy, the key and the cost
+  // (with the same messages as Evaluate).
+  Status CheckRequest(const DecideRequest& request) const {
+    if (request.policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
+    SLUICE_RETURN_IF_ERROR(ValidateKey(request.key));
+    std::optional<LimiterState> scratch;
+    return Evaluate(*request.policy, scratch, request.op, request.cost, 0).status();
+  }
+
+  // The time for non-decision operations: the client's clock, or the
+  // server's TIME (one more round trip, on cold paths only).
+  Result<int64_t> Now() {
+    if (options_.time_source == TimeSource::kClient) return clock_->NowNanos();
+    SLUICE_ASSIGN_OR_RETURN(Reply t, Call({"TIME"}));
+    if (t.type != Reply::Type::kArray || t.elements.size() != 2) {
+      return DataLossError("redis TIME: unexpected reply " + t.ToString());
     }
-    const Operation op = !apply && request.op == Operation::kConsume ? Operation::kPeek : request.op;
-    SLUICE_ASSIGN_OR_RETURN(Evaluation ev, Evaluate(policy, state, op, request.cost, now));
-    if (!apply) {
-      if (request.op == Operation::kConsume && ev.decision.allowed) {
-        ev.decision.remaining = std::max<int64_t>(0, ev.decision.remaining - request.cost);
-      }
-      return ev.decision;
-    }
-    *write = Write{RedisKey(request.key), snap.version, 0, Write::Action::kKeep, {}, 0};
-    const bool exists = !snap.version.empty();
-    if (ev.expires_at_ns <= now) {
-      // Fresh again: the same as no state.
-      if (exists) write->action = Write::Action::kDelete;
-    } else if (ev.changed || !snap.record) {
-      Record record{std::string(request.key), LimiterRecord{policy, std::move(*state)}, ev.expires_at_ns};
-      SLUICE_RETURN_IF_ERROR(PreparePut(record, now, write));
-    }
-    return ev.decision;
+    SLUICE_ASSIGN_OR_RETURN(int64_t seconds, ParseInt(t.elements[0], "TIME seconds"));
+    SLUICE_ASSIGN_OR_RETURN(int64_t micros, ParseInt(t.elements[1], "TIME microseconds"));
+    return seconds * 1'000'000'000 + micros * 1'000;
+  }
+
+  // The script's `now` argument: empty for the server's TIME.
+  std::string NowArg() const {
+    return options_.time_source == TimeSource::kClient ? std::to_string(clock_->NowNanos()) : std::string();
   }
 
   // Fills `write` to store `record` (validated), or to delete the key when the
@@ -360,9 +404,11 @@ class RedisStore final : public Store {
     }
     write->action = Write::Action::kPut;
     write->fields = EncodeRecordFields(record);
-    // The server keeps the key as long as the client's clock says it lives
-    // (rounded up to whole milliseconds), so nothing outlives its state for long.
-    write->ttl_ms = record.expires_at_ns == 0 ? 0 : (record.expires_at_ns - now + 999'999) / 1'000'000;
+    // The server keeps the key as long as the deciding clock says it lives
+    // (rounded up to whole milliseconds) plus the slack, so nothing outlives
+    // its state for long.
+    write->ttl_ms =
+        record.expires_at_ns == 0 ? 0 : (record.expires_at_ns - now + 999'999) / 1'000'000 + kTtlSlackMs;
     return Status::Ok();
   }
 
@@ -382,7 +428,7 @@ class RedisStore final : public Store {
         args.push_back(value);
       }
     }
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(std::move(args)));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(kCommit, std::move(args)));
     if (reply.is_error()) return UnavailableError("redis commit script: " + reply.str);
     if (reply.type != Reply::Type::kArray || reply.elements.empty()) {
       return DataLossError("redis commit script: unexpected reply " + reply.ToString());
@@ -398,27 +444,27 @@ class RedisStore final : public Store {
   // EVALSHA with the script's digest; on NOSCRIPT (after a restart, failover
   // or SCRIPT FLUSH) the same call as EVAL, which also caches the script.
   // NOSCRIPT means the script did not run, so the retry cannot double-apply.
-  Result<Reply> EvalScript(std::vector<std::string> args) {
-    std::string sha = ScriptSha();
+  // `args` starts with two placeholders for the command and the script.
+  Result<Reply> EvalScript(size_t id, std::vector<std::string> args) {
+    std::string sha;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sha = shas_[id];
+    }
     if (sha.empty()) {
-      SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", std::string(kCommitScript)}));
+      SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", scripts_[id]}));
       if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
       sha = loaded.str;
       std::lock_guard<std::mutex> lock(mu_);
-      script_sha_ = sha;
+      shas_[id] = sha;
     }
     args[0] = "EVALSHA";
     args[1] = sha;
     SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args));
     if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
     args[0] = "EVAL";
-    args[1] = std::string(kCommitScript);
+    args[1] = scripts_[id];
     return Call(std::move(args));
-  }
-
-  std::string ScriptSha() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return script_sha_;
   }
 
   std::string NewVersion() {
@@ -432,9 +478,10 @@ class RedisStore final : public Store {
   const Endpoint endpoint_;
   Clock* clock_;
   IoThread io_;
+  const std::vector<std::string> scripts_;
   std::mutex mu_;
   std::shared_ptr<Connection> conn_;  // guarded by mu_
-  std::string script_sha_;            // guarded by mu_
+  std::vector<std::string> shas_;     // guarded by mu_; "" until loaded
   std::mt19937_64 rng_;               // guarded by mu_
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
 };

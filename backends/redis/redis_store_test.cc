@@ -7,11 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <optional>
+#include <random>
 #include <cstdlib>
 #include <string>
 
 #include "sluice/backends/redis.h"
+#include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
+#include "redis/redis_connection.h"
 
 namespace sluice::redis {
 namespace {
@@ -30,11 +34,107 @@ Result<std::unique_ptr<Store>> MakeRedisStore(Clock& clock) {
   if (RedisUri().empty()) return NotSupportedError("SLUICE_TEST_REDIS_DIR is not set (run through ctest -L redis)");
   return CreateRedisStore({.uri = RedisUri(),
                            .key_prefix = "conformance" + std::to_string(counter.fetch_add(1)) + ":",
+                           .time_source = TimeSource::kClient,
                            .clock = &clock});
 }
 
 INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest, ::testing::Values(StoreFactory{"redis", MakeRedisStore}),
                          [](const auto& param_info) { return param_info.param.name; });
+
+// A policy with parameters anywhere in their valid range, small or huge, so
+// the scripts' bignum arithmetic meets 128-bit intermediates.
+Policy RandomPolicy(std::mt19937_64& rng) {
+  auto pick = [&](std::initializer_list<int64_t> values) {
+    std::vector<int64_t> v(values);
+    return v[rng() % v.size()];
+  };
+  const int64_t limit = pick({1, 3, 7, 1000, 999'983, 1'000'000'000'000'000});
+  const int64_t amount = pick({1, 2, 7, 1'000'000, 999'999'999'989, 1'000'000'000'000'000});
+  const auto interval = std::chrono::nanoseconds(
+      pick({1, 7, 1'000'000, 1'000'000'000, 86'400'000'000'000, 36'525LL * 86'400'000'000'000}));
+  switch (rng() % 6) {
+    case 0: return Policy::TokenBucket(limit, amount, interval);
+    case 1: return Policy::Gcra(limit, amount, interval);
+    case 2: return Policy::FixedWindow(limit, interval);
+    case 3: return Policy::CalendarWindow(limit, static_cast<WindowAlignment>(1 + rng() % 4));
+    case 4: return Policy::SlidingWindowLog(std::min<int64_t>(limit, 1000), interval);
+    default: return Policy::SlidingWindowCounter(limit, interval);
+  }
+}
+
+// The Lua decisions equal the C++ algorithm's for random policies, costs,
+// operations and times, from the epoch to the end of int64 time.
+TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  testing::SimulatedClock clock(0);
+  auto store = CreateRedisStore(
+      {.uri = RedisUri(), .key_prefix = "lua-extremes:", .time_source = TimeSource::kClient, .clock = &clock});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  for (uint64_t seed = 1; seed <= 120; ++seed) {
+    std::mt19937_64 rng(seed);
+    const Policy p = RandomPolicy(rng);
+    ASSERT_TRUE(p.Validate().ok()) << p.ToString();
+    const std::string key = "k" + std::to_string(seed);
+    std::optional<LimiterState> model;
+    const int64_t starts[] = {0, 1'700'000'000'000'000'000, 9'000'000'000'000'000'000};
+    clock.SetWall(starts[rng() % 3] + static_cast<int64_t>(rng() % 1'000'000'000'000));
+    for (int step = 0; step < 40; ++step) {
+      const int64_t jumps[] = {0, 1, 999, 1'000'000'007, p.interval.count() / 3, p.interval.count()};
+      const int64_t jump = jumps[rng() % 6];
+      if (clock.NowNanos() <= INT64_MAX - jump) clock.Advance(std::chrono::nanoseconds(jump));
+      const uint64_t pick = rng() % 10;
+      const Operation op = pick == 0 ? Operation::kReset : pick < 2 ? Operation::kRefund
+                           : pick < 4 ? Operation::kPeek : Operation::kConsume;
+      const int64_t costs[] = {0, 1, p.limit / 2, p.limit};
+      const int64_t cost = costs[rng() % 4];
+      Result<Evaluation> want = Evaluate(p, model, op, cost, clock.NowNanos());
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      Result<Decision> got = (*store)->Decide(DecideRequest{key, &p, cost, op});
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      ASSERT_EQ(*got, want->decision) << p.ToString() << " seed " << seed << " step " << step << " "
+                                      << OperationName(op) << " " << cost << " at " << clock.NowNanos()
+                                      << ": got " << ToString(*got) << ", want " << ToString(want->decision);
+    }
+  }
+}
+
+TEST(RedisStoreLua, ServerTimeModeDecides) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "server-time:"});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const Policy p = Policy::FixedWindow(3, std::chrono::hours(1));
+  ASSERT_TRUE((*store)->Delete("k").ok());
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE((*store)->Decide("k", p)->allowed);
+  Result<Decision> denied = (*store)->Decide("k", p);
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_GT(denied->retry_after.count(), 0);
+  EXPECT_LE(denied->retry_after, std::chrono::hours(1));
+  // The record's expiry is on the server's clock, and Get reads it by that clock.
+  Result<std::optional<Record>> r = (*store)->Get("k");
+  ASSERT_TRUE(r.ok() && r->has_value()) << r.status().ToString();
+  EXPECT_EQ(std::get<FixedWindowState>(std::get<LimiterRecord>((*r)->value).state).count, 3);
+}
+
+// RELIABILITY T15: the script cache is lost (SCRIPT FLUSH, restart, failover);
+// decisions go on without errors and without counting twice.
+TEST(RedisStoreLua, SurvivesScriptFlush) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "flush:"});
+  ASSERT_TRUE(store.ok());
+  IoThread io;
+  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
+  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(admin.ok());
+  const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
+  ASSERT_TRUE((*store)->Delete("k").ok());
+  for (int i = 0; i < 50; ++i) {
+    if (i % 7 == 0) ASSERT_TRUE((*admin)->Call({"SCRIPT", "FLUSH"}).ok());
+    Result<Decision> d = (*store)->Decide("k", p);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->remaining, 1000 - (i + 1));  // counted exactly once each
+  }
+}
 
 TEST(RedisStore, BadUriIsInvalidArgument) {
   EXPECT_EQ(CreateRedisStore({.uri = "http://x"}).status().code(), StatusCode::kInvalidArgument);

@@ -9,11 +9,19 @@
 // and a write version (docs/redis_format.md). Every key carries a Redis TTL,
 // so nothing outlives its state.
 //
-// This version decides in client-time mode: the time of every decision and
-// expiry comes from `clock`, and each operation is an exact read-modify-write
-// (the C++ algorithm) committed by a compare-and-set script; a conflicting
-// writer makes it retry. TODO(issue 3): one-round-trip Lua decisions on the
-// server's TIME, Cluster routing, locks.
+// A decision is one round trip: one Lua script per algorithm (EVALSHA, with
+// EVAL after NOSCRIPT) reads the hash, runs the algorithm of
+// docs/algorithms.md in exact integer arithmetic (Lua's doubles cannot hold
+// nanosecond times, so the scripts carry a small bignum library), writes the
+// new state and its TTL, and returns the decision. Several limits decided
+// together (DecideAll) are one script over their keys, all or nothing.
+// Time comes from the server's TIME by default (one clock for every client),
+// or from `clock` in client-time mode (for managed Redis without TIME in
+// scripts, and for exact tests). Other operations (Get, Put, Delete, Scan,
+// AtomicUpdate) are exact read-modify-writes committed by a compare-and-set
+// script that checks the version each key had when it was read.
+//
+// TODO(issue 3): Redis Cluster routing, locks, automatic batching.
 //
 // Thread-safety: the store is safe for concurrent use; it pipelines all
 // callers over one connection and reconnects after a failure.
@@ -30,6 +38,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -40,12 +49,20 @@
 
 namespace sluice::redis {
 
+enum class TimeSource : uint8_t {
+  kServer,  // Redis TIME inside each script
+  kClient,  // RedisStoreOptions::clock
+};
+
 struct RedisStoreOptions {
   // "redis://host[:port]" or "unix:///path/redis.sock". Required.
   std::string uri;
   // Prepended to every Redis key this store reads or writes. Default: "sluice:".
   std::string key_prefix = "sluice:";
-  // The time of decisions and expiries. Default: Clock::Real().
+  // Whose clock decides. Default: TimeSource::kServer.
+  TimeSource time_source = TimeSource::kServer;
+  // The client's clock: the time of decisions in kClient mode, and of
+  // retries. Default: Clock::Real().
   Clock* clock = nullptr;
   // Default: 2 s.
   std::chrono::milliseconds connect_timeout{2000};

@@ -1,0 +1,197 @@
+-- Exact signed integers for the decision scripts. Redis Lua numbers are
+-- doubles, exact only below 2^53, while sluice's times are int64 nanoseconds
+-- and its intermediates 128-bit. A number is a table of base-10^7 limbs,
+-- least significant first, with its sign in field s (zero has no limbs, s = 1).
+local B = 10000000
+
+local function norm(a)
+  while #a > 0 and a[#a] == 0 do a[#a] = nil end
+  if #a == 0 then a.s = 1 end
+  return a
+end
+
+local function N(x)
+  local str = x
+  if type(x) == 'number' then str = string.format('%.0f', x) end
+  local a = {s = 1}
+  if string.sub(str, 1, 1) == '-' then
+    a.s = -1
+    str = string.sub(str, 2)
+  end
+  local i = #str
+  while i >= 1 do
+    local j = i - 6
+    if j < 1 then j = 1 end
+    a[#a + 1] = tonumber(string.sub(str, j, i))
+    i = j - 1
+  end
+  return norm(a)
+end
+
+local function S(a)
+  if #a == 0 then return '0' end
+  local parts = {tostring(a[#a])}
+  for i = #a - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', a[i]) end
+  return (a.s < 0 and '-' or '') .. table.concat(parts)
+end
+
+local function cmpabs(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  for i = #a, 1, -1 do
+    if a[i] ~= b[i] then return a[i] < b[i] and -1 or 1 end
+  end
+  return 0
+end
+
+local function cmp(a, b)
+  if a.s ~= b.s then return a.s < b.s and -1 or 1 end
+  local c = cmpabs(a, b)
+  if a.s < 0 then return -c end
+  return c
+end
+
+local function addabs(a, b)
+  local r = {s = 1}
+  local carry = 0
+  local n = #a
+  if #b > n then n = #b end
+  for i = 1, n do
+    local v = (a[i] or 0) + (b[i] or 0) + carry
+    if v >= B then r[i] = v - B; carry = 1 else r[i] = v; carry = 0 end
+  end
+  if carry > 0 then r[n + 1] = carry end
+  return r
+end
+
+-- |a| - |b|, REQUIRES |a| >= |b|.
+local function subabs(a, b)
+  local r = {s = 1}
+  local borrow = 0
+  for i = 1, #a do
+    local v = a[i] - (b[i] or 0) - borrow
+    if v < 0 then r[i] = v + B; borrow = 1 else r[i] = v; borrow = 0 end
+  end
+  return norm(r)
+end
+
+local function add(a, b)
+  local r
+  if a.s == b.s then
+    r = addabs(a, b)
+    r.s = a.s
+  elseif cmpabs(a, b) >= 0 then
+    r = subabs(a, b)
+    r.s = a.s
+  else
+    r = subabs(b, a)
+    r.s = b.s
+  end
+  return norm(r)
+end
+
+local function neg(a)
+  local r = {s = -a.s}
+  for i = 1, #a do r[i] = a[i] end
+  return norm(r)
+end
+
+local function sub(a, b) return add(a, neg(b)) end
+
+local function mul(a, b)
+  if #a == 0 or #b == 0 then return {s = 1} end
+  local r = {s = a.s * b.s}
+  for i = 1, #a + #b do r[i] = 0 end
+  for i = 1, #a do
+    local carry = 0
+    local ai = a[i]
+    for j = 1, #b do
+      local v = r[i + j - 1] + ai * b[j] + carry
+      carry = math.floor(v / B)
+      r[i + j - 1] = v - carry * B
+    end
+    local k = i + #b
+    while carry > 0 do
+      local v = r[k] + carry
+      carry = math.floor(v / B)
+      r[k] = v - carry * B
+      k = k + 1
+    end
+  end
+  return norm(r)
+end
+
+local function approx(a)
+  local v = 0
+  for i = #a, 1, -1 do v = v * B + a[i] end
+  return v
+end
+
+-- Truncating division of magnitudes: returns |a| / |d| and |a| % |d|.
+-- Each quotient limb is estimated in floating point and then corrected
+-- exactly, so the result never depends on rounding.
+local function divmodabs(a, d)
+  local dabs = {s = 1}
+  for i = 1, #d do dabs[i] = d[i] end
+  local dv = approx(dabs)
+  local digits = {}
+  local r = {s = 1}
+  for i = #a, 1, -1 do
+    table.insert(r, 1, a[i])
+    norm(r)
+    local q = 0
+    if cmpabs(r, dabs) >= 0 then
+      q = math.floor(approx(r) / dv)
+      if q >= B then q = B - 1 end
+      if q < 0 then q = 0 end
+      local t = mul(dabs, N(q))
+      while cmpabs(t, r) > 0 do
+        q = q - 1
+        t = subabs(t, dabs)
+      end
+      r = subabs(r, t)
+      while cmpabs(r, dabs) >= 0 do
+        q = q + 1
+        r = subabs(r, dabs)
+      end
+    end
+    digits[#digits + 1] = q
+  end
+  local quotient = {s = 1}
+  for i = #digits, 1, -1 do quotient[#quotient + 1] = digits[i] end
+  return norm(quotient), r
+end
+
+local ZERO = N(0)
+local ONE = N(1)
+
+-- Floor and ceiling division; REQUIRES d > 0.
+local function floordiv(a, d)
+  local q, r = divmodabs(a, d)
+  if a.s < 0 then
+    q.s = -1
+    q = norm(q)
+    if #r > 0 then q = sub(q, ONE) end
+  end
+  return q
+end
+
+local function ceildiv(a, d)
+  local q, r = divmodabs(a, d)
+  if a.s < 0 then
+    q.s = -1
+    return norm(q)
+  end
+  if #r > 0 then q = add(q, ONE) end
+  return q
+end
+
+local function floormod(a, d) return sub(a, mul(floordiv(a, d), d)) end
+local function max(a, b) if cmp(a, b) >= 0 then return a end return b end
+local function min(a, b) if cmp(a, b) <= 0 then return a end return b end
+
+local INT64_MAX = N('9223372036854775807')
+local INT64_MIN = N('-9223372036854775808')
+-- Saturation to the int64 range, as the C++ code does.
+local function sat(a) return max(INT64_MIN, min(INT64_MAX, a)) end
+-- A duration: never negative, saturated.
+local function nanos(a) return sat(max(a, ZERO)) end
