@@ -87,17 +87,24 @@ enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kScriptCount = 7 };
 // clock that runs slower than the server's, must still find the state.
 constexpr int64_t kTtlSlackMs = 1000;
 
+// Each script runs its whole chunk on every call, so a decision script holds
+// only the code of its own algorithm; the all-or-nothing script holds all.
 std::vector<std::string> BuildScripts() {
+  const std::string_view per_algorithm[] = {{}, scripts::kTokenBucket, scripts::kGcra, scripts::kFixedWindow,
+                                            scripts::kSlidingWindowLog, scripts::kSlidingWindowCounter};
+  const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
+                              std::string(scripts::kBignum) + "\n" + std::string(scripts::kCommon) + "\n";
   std::vector<std::string> out(kScriptCount);
   out[kCommit] = std::string(kCommitScript);
-  const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
-                              std::string(scripts::kBignum) + "\n" + std::string(scripts::kAlgorithms) + "\n" +
-                              std::string(scripts::kDecide) + "\n";
+  std::string all = prelude;
   for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
                       Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
-    out[static_cast<size_t>(a)] = prelude + "return decide_one('" + std::string(AlgorithmName(a)) + "')\n";
+    const auto i = static_cast<size_t>(a);
+    out[i] = prelude + std::string(per_algorithm[i]) + "\n" + std::string(scripts::kDecide) + "\nreturn decide_one('" +
+             std::string(AlgorithmName(a)) + "')\n";
+    all += std::string(per_algorithm[i]) + "\n";
   }
-  out[kDecideAll] = prelude + "return decide_all()\n";
+  out[kDecideAll] = all + std::string(scripts::kDecide) + "\nreturn decide_all()\n";
   return out;
 }
 

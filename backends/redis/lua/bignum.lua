@@ -10,7 +10,7 @@ local function norm(a)
   return a
 end
 
-local function N(x)
+local function bigN(x)
   local str = x
   if type(x) == 'number' then str = string.format('%.0f', x) end
   local a = {s = 1}
@@ -28,7 +28,7 @@ local function N(x)
   return norm(a)
 end
 
-local function S(a)
+local function bigS(a)
   if #a == 0 then return '0' end
   local parts = {tostring(a[#a])}
   for i = #a - 1, 1, -1 do parts[#parts + 1] = string.format('%07d', a[i]) end
@@ -43,7 +43,7 @@ local function cmpabs(a, b)
   return 0
 end
 
-local function cmp(a, b)
+local function bcmp(a, b)
   if a.s ~= b.s then return a.s < b.s and -1 or 1 end
   local c = cmpabs(a, b)
   if a.s < 0 then return -c end
@@ -74,7 +74,7 @@ local function subabs(a, b)
   return norm(r)
 end
 
-local function add(a, b)
+local function badd(a, b)
   local r
   if a.s == b.s then
     r = addabs(a, b)
@@ -89,15 +89,15 @@ local function add(a, b)
   return norm(r)
 end
 
-local function neg(a)
+local function bneg(a)
   local r = {s = -a.s}
   for i = 1, #a do r[i] = a[i] end
   return norm(r)
 end
 
-local function sub(a, b) return add(a, neg(b)) end
+local function bsub(a, b) return badd(a, bneg(b)) end
 
-local function mul(a, b)
+local function bmul(a, b)
   if #a == 0 or #b == 0 then return {s = 1} end
   local r = {s = a.s * b.s}
   for i = 1, #a + #b do r[i] = 0 end
@@ -129,7 +129,7 @@ end
 -- Truncating division of magnitudes: returns |a| / |d| and |a| % |d|.
 -- Each quotient limb is estimated in floating point and then corrected
 -- exactly, so the result never depends on rounding.
-local function divmodabs(a, d)
+local function bdivmodabs(a, d)
   local dabs = {s = 1}
   for i = 1, #d do dabs[i] = d[i] end
   local dv = approx(dabs)
@@ -143,7 +143,7 @@ local function divmodabs(a, d)
       q = math.floor(approx(r) / dv)
       if q >= B then q = B - 1 end
       if q < 0 then q = 0 end
-      local t = mul(dabs, N(q))
+      local t = bmul(dabs, bigN(q))
       while cmpabs(t, r) > 0 do
         q = q - 1
         t = subabs(t, dabs)
@@ -161,36 +161,139 @@ local function divmodabs(a, d)
   return norm(quotient), r
 end
 
-local ZERO = N(0)
-local ONE = N(1)
 
--- Floor and ceiling division; REQUIRES d > 0.
-local function floordiv(a, d)
-  local q, r = divmodabs(a, d)
-  if a.s < 0 then
+-- The numbers the algorithms use: a plain Lua number while |v| < 2^52 (doubles
+-- are exact there, with room for one addition), a bignum otherwise. Every
+-- operation returns this normal form, so a bignum is always larger in
+-- magnitude than any plain number. Most decisions work on differences of
+-- times and never leave plain numbers.
+local SMALL = 4503599627370496  -- 2^52
+
+local function big(x)
+  if type(x) == 'table' then return x end
+  local a = {s = 1}
+  if x < 0 then a.s = -1; x = -x end
+  while x > 0 do
+    local limb = x % B
+    a[#a + 1] = limb
+    x = (x - limb) / B
+  end
+  return norm(a)
+end
+
+local function small(a)
+  -- Up to three limbs (< 10^21) the double approximation cannot fall below
+  -- 2^52 unless the exact value does, and below 2^53 it is exact.
+  if #a <= 3 then
+    local v = approx(a)
+    if v < SMALL then return a.s * v end
+  end
+  return a
+end
+
+local function N(x)
+  if type(x) == 'number' then return x end
+  local digits = #x
+  if string.sub(x, 1, 1) == '-' then digits = digits - 1 end
+  if digits <= 15 then return tonumber(x) end
+  return small(bigN(x))
+end
+
+local function S(a)
+  if type(a) == 'number' then
+    if a == 0 then return '0' end  -- never "-0"
+    return string.format('%.0f', a)
+  end
+  return bigS(a)
+end
+
+local function cmp(a, b)
+  if type(a) == 'number' and type(b) == 'number' then
+    if a < b then return -1 elseif a > b then return 1 end
+    return 0
+  end
+  if type(a) == 'number' then return -b.s end  -- |b| > |a|
+  if type(b) == 'number' then return a.s end
+  return bcmp(a, b)
+end
+
+local function add(a, b)
+  if type(a) == 'number' and type(b) == 'number' then
+    local r = a + b
+    if r < SMALL and r > -SMALL then return r end
+  end
+  return small(badd(big(a), big(b)))
+end
+
+local function sub(a, b)
+  if type(a) == 'number' and type(b) == 'number' then
+    local r = a - b
+    if r < SMALL and r > -SMALL then return r end
+  end
+  return small(bsub(big(a), big(b)))
+end
+
+local function mul(a, b)
+  if type(a) == 'number' and type(b) == 'number' then
+    local r = a * b
+    -- A true product of 2^52 or more never rounds below 2^52, so this test
+    -- admits only exact products.
+    if r < SMALL and r > -SMALL then return r end
+  end
+  return small(bmul(big(a), big(b)))
+end
+
+-- Quotient and remainder of a floor division; REQUIRES d > 0.
+local function divmod(a, d)
+  if type(a) == 'number' and type(d) == 'number' then
+    local q = math.floor(a / d)
+    local r = a - q * d
+    while r < 0 do q = q - 1; r = r + d end
+    while r >= d do q = q + 1; r = r - d end
+    return q, r
+  end
+  local ba = big(a)
+  local q, r = bdivmodabs(ba, big(d))
+  if ba.s < 0 then
     q.s = -1
     q = norm(q)
-    if #r > 0 then q = sub(q, ONE) end
+    if #r > 0 then
+      q = bsub(q, big(1))
+      r = bsub(big(d), r)
+    end
   end
+  return small(q), small(r)
+end
+
+local ZERO = 0
+local ONE = 1
+
+local function floordiv(a, d)
+  local q = divmod(a, d)
   return q
+end
+
+local function floormod(a, d)
+  local _, r = divmod(a, d)
+  return r
 end
 
 local function ceildiv(a, d)
-  local q, r = divmodabs(a, d)
-  if a.s < 0 then
-    q.s = -1
-    return norm(q)
-  end
-  if #r > 0 then q = add(q, ONE) end
+  local q, r = divmod(a, d)
+  if cmp(r, ZERO) ~= 0 then q = add(q, ONE) end
   return q
 end
 
-local function floormod(a, d) return sub(a, mul(floordiv(a, d), d)) end
+-- Truncating quotient and remainder of non-negative a by d > 0.
+local function divmodabs(a, d) return divmod(a, d) end
+
 local function max(a, b) if cmp(a, b) >= 0 then return a end return b end
 local function min(a, b) if cmp(a, b) <= 0 then return a end return b end
 
-local INT64_MAX = N('9223372036854775807')
-local INT64_MIN = N('-9223372036854775808')
+-- 9223372036854775807 and -9223372036854775808 as limbs (literals: every
+-- call of a script runs this chunk again, so nothing here is parsed).
+local INT64_MAX = {s = 1, 4775807, 7203685, 92233}
+local INT64_MIN = {s = -1, 4775808, 7203685, 92233}
 -- Saturation to the int64 range, as the C++ code does.
 local function sat(a) return max(INT64_MIN, min(INT64_MAX, a)) end
 -- A duration: never negative, saturated.

@@ -1,13 +1,5 @@
 -- Entry points. A record is the hash of docs/redis_format.md.
 
-local ALGORITHMS = {
-  token_bucket = {run = token_bucket, fields = {'tokens', 'remainder', 'updated'}},
-  gcra = {run = gcra, fields = {'tat', 'frac', 'updated'}},
-  fixed_window = {run = fixed_window, fields = {'start', 'count'}},
-  sliding_window_log = {run = sliding_window_log, fields = {'updated'}},
-  sliding_window_counter = {run = sliding_window_counter, fields = {'start', 'cur', 'prev', 'updated'}},
-}
-
 local function server_now()
   local t = redis.call('TIME')
   return add(mul(N(t[1]), N(1000000000)), mul(N(t[2]), N(1000)))
@@ -25,7 +17,7 @@ local function load(key, algorithm, now)
   if live and h.k == algorithm then
     st = {}
     for _, f in ipairs(ALGORITHMS[algorithm].fields) do st[f] = N(h[f]) end
-    if algorithm == 'sliding_window_log' then st.entries = parse_log(h.log) end
+    if ALGORITHMS[algorithm].parse then st.entries = ALGORITHMS[algorithm].parse(h.log) end
   end
   return {h = h, exists = exists, live = live, st = st}
 end
@@ -49,9 +41,9 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
     args[#args + 1] = f
     args[#args + 1] = S(s[f])
   end
-  if algorithm == 'sliding_window_log' then
+  if ALGORITHMS[algorithm].format then
     args[#args + 1] = 'log'
-    args[#args + 1] = format_log(s.entries)
+    args[#args + 1] = ALGORITHMS[algorithm].format(s.entries)
   end
   if k.h.f then
     args[#args + 1] = 'f'
