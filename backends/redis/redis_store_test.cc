@@ -70,7 +70,7 @@ TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
   auto store = CreateRedisStore(
       {.uri = RedisUri(), .key_prefix = "lua-extremes:", .time_source = TimeSource::kClient, .clock = &clock});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
-  for (uint64_t seed = 1; seed <= 120; ++seed) {
+  for (uint64_t seed = 1; seed <= 300; ++seed) {
     std::mt19937_64 rng(seed);
     const Policy p = RandomPolicy(rng);
     ASSERT_TRUE(p.Validate().ok()) << p.ToString();

@@ -298,3 +298,67 @@ local INT64_MIN = {s = -1, 4775808, 7203685, 92233}
 local function sat(a) return max(INT64_MIN, min(INT64_MAX, a)) end
 -- A duration: never negative, saturated.
 local function nanos(a) return sat(max(a, ZERO)) end
+
+-- Times. Stored times are int64 nanoseconds since the epoch, far above 2^52,
+-- so a decision works on times relative to an origin E (a multiple of the
+-- policy's window, so window arithmetic is unchanged): E = E_HI * 10^9 + E_LO.
+-- Decimal strings are split at their last nine digits, which turns parsing and
+-- formatting into plain arithmetic; times far from E fall back to bignums.
+local BILLION = 1000000000
+local E_HI, E_LO = 0, 0
+local E_BIG = nil   -- E as a number, computed only when needed
+local NEAR_EDGE = false
+
+local function set_origin(hi, lo)
+  E_HI, E_LO = hi, lo
+  E_BIG = nil
+  -- Below this, E plus any plain number stays inside int64.
+  NEAR_EDGE = hi >= 9218868437
+end
+
+local function origin()
+  if E_BIG == nil then E_BIG = add(mul(E_HI, BILLION), E_LO) end
+  return E_BIG
+end
+
+-- hi, lo of a non-negative decimal time, or nil.
+local function split_time(str)
+  if string.sub(str, 1, 1) == '-' then return nil end
+  local n = #str
+  if n <= 9 then return 0, tonumber(str) end
+  if n > 19 then return nil end
+  return tonumber(string.sub(str, 1, n - 9)), tonumber(string.sub(str, n - 8))
+end
+
+-- The time hi * 10^9 + lo relative to the origin.
+local function relative(hi, lo)
+  local dh = hi - E_HI
+  if dh < 4503598 and dh > -4503598 then return dh * BILLION + (lo - E_LO) end
+  return sub(add(mul(hi, BILLION), lo), origin())
+end
+
+-- A stored time (decimal string) relative to the origin.
+local function parse_time(str)
+  local hi, lo = split_time(str)
+  if hi ~= nil then return relative(hi, lo) end
+  return sub(N(str), origin())
+end
+
+-- A relative time as the absolute decimal string.
+local function format_time(rel)
+  if type(rel) == 'number' then
+    local v = E_LO + rel
+    local carry = math.floor(v / BILLION)
+    local lo = v - carry * BILLION
+    local hi = E_HI + carry
+    if hi > 0 then return string.format('%.0f%09.0f', hi, lo) end
+    if hi == 0 then return string.format('%.0f', lo) end
+  end
+  return S(add(origin(), rel))
+end
+
+-- Saturation of a relative time at the int64 bounds of the absolute time.
+local function satT(rel)
+  if type(rel) == 'number' and not NEAR_EDGE then return rel end
+  return sub(sat(add(origin(), rel)), origin())
+end

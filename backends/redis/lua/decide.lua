@@ -1,23 +1,56 @@
 -- Entry points. A record is the hash of docs/redis_format.md.
 
-local function server_now()
-  local t = redis.call('TIME')
-  return add(mul(N(t[1]), N(1000000000)), mul(N(t[2]), N(1000)))
+-- Chooses the origin of relative time for one decision: a multiple of every
+-- length the algorithm aligns windows to, near now. Returns now relative to it.
+local function enter(algorithm, p, now_hi, now_lo, now_text)
+  local align = nil
+  if algorithm == 'fixed_window' then
+    if p.alignment == 'epoch' then align = p.interval else align = 86400 * BILLION end
+  elseif algorithm == 'sliding_window_counter' then
+    align = p.interval
+  end
+  if now_hi == nil then
+    set_origin(0, 0)
+  elseif align == nil then
+    set_origin(now_hi, 0)
+  elseif type(align) == 'number' and align % BILLION == 0 then
+    local k = align / BILLION
+    set_origin(math.floor(now_hi / k) * k, 0)
+  elseif type(align) == 'number' and BILLION % align == 0 then
+    set_origin(now_hi, math.floor(now_lo / align) * align)
+  else
+    set_origin(0, 0)  -- an unusual length: absolute times, on bignums
+  end
+  if now_hi == nil then return N(now_text) end
+  return relative(now_hi, now_lo)
+end
+
+-- The decision time: the server's TIME, or ARGV[1] from the client.
+local function read_now()
+  if ARGV[1] == '' then
+    local t = redis.call('TIME')
+    return tonumber(t[1]), tonumber(t[2]) * 1000, nil
+  end
+  local hi, lo = split_time(ARGV[1])
+  return hi, lo, ARGV[1]
 end
 
 -- Reads a key: its hash, whether it exists, whether it holds a live record,
--- and its state if that record is of `algorithm`.
+-- and its state (relative times) if that record is of `algorithm`.
 local function load(key, algorithm, now)
   local raw = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
   local exists = h.v ~= nil
-  local live = h.k ~= nil and (h.x == nil or h.x == '0' or cmp(N(h.x), now) > 0)
+  local live = h.k ~= nil and (h.x == nil or h.x == '0' or cmp(parse_time(h.x), now) > 0)
   local st = nil
   if live and h.k == algorithm then
+    local a = ALGORITHMS[algorithm]
     st = {}
-    for _, f in ipairs(ALGORITHMS[algorithm].fields) do st[f] = N(h[f]) end
-    if ALGORITHMS[algorithm].parse then st.entries = ALGORITHMS[algorithm].parse(h.log) end
+    for _, f in ipairs(a.fields) do
+      if a.times[f] then st[f] = parse_time(h[f]) else st[f] = N(h[f]) end
+    end
+    if a.parse then st.entries = a.parse(h.log) end
   end
   return {h = h, exists = exists, live = live, st = st}
 end
@@ -35,15 +68,16 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
   end
   if not (changed or not k.live) then return end
   redis.call('DEL', key)
-  local args = {'v', version, 'x', S(d.expires_at), 'k', algorithm, 'pl', S(p.limit), 'pr', S(p.refill),
+  local a = ALGORITHMS[algorithm]
+  local args = {'v', version, 'x', format_time(d.expires_at), 'k', algorithm, 'pl', S(p.limit), 'pr', S(p.refill),
                 'pi', S(p.interval), 'pw', p.alignment}
-  for _, f in ipairs(ALGORITHMS[algorithm].fields) do
+  for _, f in ipairs(a.fields) do
     args[#args + 1] = f
-    args[#args + 1] = S(s[f])
+    if a.times[f] then args[#args + 1] = format_time(s[f]) else args[#args + 1] = S(s[f]) end
   end
-  if ALGORITHMS[algorithm].format then
+  if a.format then
     args[#args + 1] = 'log'
-    args[#args + 1] = ALGORITHMS[algorithm].format(s.entries)
+    args[#args + 1] = a.format(s.entries)
   end
   if k.h.f then
     args[#args + 1] = 'f'
@@ -52,7 +86,7 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
   redis.call('HSET', key, unpack(args))
   -- TTL_SLACK_MS (set by the store) keeps the key a little past its exact
   -- expiry `x`: a client whose clock lags the deciding one must still find it.
-  redis.call('PEXPIRE', key, S(add(ceildiv(sub(d.expires_at, now), N(1000000)), N(TTL_SLACK_MS))))
+  redis.call('PEXPIRE', key, S(add(ceildiv(sub(d.expires_at, now), 1000000), TTL_SLACK_MS)))
 end
 
 local function policy_at(argv, i)
@@ -60,21 +94,21 @@ local function policy_at(argv, i)
 end
 
 local function reply(d)
-  return {d.allowed and 1 or 0, S(d.remaining), S(d.reset_after), S(d.retry_after), S(d.expires_at)}
+  return {d.allowed and 1 or 0, S(d.remaining), S(d.reset_after), S(d.retry_after), format_time(d.expires_at)}
 end
 
 -- One decision. KEYS[1]; ARGV: now ('' = the server's TIME), operation,
 -- cost, limit, refill, interval, alignment, new version.
 -- Returns {allowed, remaining, reset_after, retry_after, expires_at, now}.
 local function decide_one(algorithm)
-  local now
-  if ARGV[1] == '' then now = server_now() else now = N(ARGV[1]) end
+  local now_hi, now_lo, now_text = read_now()
   local op, cost, p = ARGV[2], N(ARGV[3]), policy_at(ARGV, 4)
+  local now = enter(algorithm, p, now_hi, now_lo, now_text)
   local k = load(KEYS[1], algorithm, now)
   local d, s, changed = ALGORITHMS[algorithm].run(p, k.st, op, cost, now)
   if op ~= 'peek' then store(KEYS[1], k, algorithm, p, d, s, changed, ARGV[8], now) end
   local out = reply(d)
-  out[#out + 1] = S(now)
+  out[#out + 1] = format_time(now)
   return out
 end
 
@@ -83,33 +117,39 @@ end
 -- Returns {allowed, now, then per key allowed, remaining, reset_after,
 -- retry_after, expires_at}; nothing is written unless every limit admits.
 local function decide_all()
-  local now
-  if ARGV[1] == '' then now = server_now() else now = N(ARGV[1]) end
+  local now_hi, now_lo, now_text = read_now()
   local plans = {}
   local all = true
   for i = 1, #KEYS do
     local at = 2 + (i - 1) * 8
     local plan = {algorithm = ARGV[at], op = ARGV[at + 1], cost = N(ARGV[at + 2]), p = policy_at(ARGV, at + 3),
                   version = ARGV[at + 7]}
-    plan.k = load(KEYS[i], plan.algorithm, now)
+    plan.now = enter(plan.algorithm, plan.p, now_hi, now_lo, now_text)
+    plan.origin = {E_HI, E_LO}
+    plan.k = load(KEYS[i], plan.algorithm, plan.now)
     local op = plan.op
     if op == 'consume' then op = 'peek' end
-    local d = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, op, plan.cost, now)
+    local d = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, op, plan.cost, plan.now)
     if plan.op == 'consume' and d.allowed then d.remaining = max(ZERO, sub(d.remaining, plan.cost)) end
     plan.d = d
+    plan.expires = format_time(d.expires_at)
     all = all and d.allowed
     plans[i] = plan
   end
   if all then
     for i, plan in ipairs(plans) do
-      local d, s, changed = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, plan.op, plan.cost, now)
-      if plan.op ~= 'peek' then store(KEYS[i], plan.k, plan.algorithm, plan.p, d, s, changed, plan.version, now) end
+      set_origin(plan.origin[1], plan.origin[2])
+      local d, s, changed = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, plan.op, plan.cost, plan.now)
+      if plan.op ~= 'peek' then store(KEYS[i], plan.k, plan.algorithm, plan.p, d, s, changed, plan.version, plan.now) end
       plan.d = d
+      plan.expires = format_time(d.expires_at)
     end
   end
-  local out = {all and 1 or 0, S(now)}
+  local out = {all and 1 or 0, ''}
   for _, plan in ipairs(plans) do
-    for _, v in ipairs(reply(plan.d)) do out[#out + 1] = v end
+    local r = reply(plan.d)
+    r[5] = plan.expires  -- formatted under the plan's own origin
+    for _, v in ipairs(r) do out[#out + 1] = v end
   end
   return out
 end

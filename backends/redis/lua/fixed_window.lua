@@ -35,9 +35,10 @@ local function window_at(p, t)
     local len = p.interval
     if cmp(len, ONE) < 0 then len = ONE end
     local start = mul(floordiv(t, len), len)
-    return sat(start), sat(add(start, len))
+    return satT(start), satT(add(start, len))
   end
-  local days = tonumber(S(floordiv(t, DAY)))
+  -- The origin is a whole number of days (E_HI is a multiple of 86400).
+  local days = tonumber(S(floordiv(t, DAY))) + E_HI / 86400
   local first, last = days, days + 1
   if p.alignment == 'week' then
     -- 1970-01-01 was a Thursday: the Monday-based weekday is (days + 3) mod 7.
@@ -52,7 +53,8 @@ local function window_at(p, t)
     first = days_from_civil(y, 1, 1)
     last = days_from_civil(y + 1, 1, 1)
   end
-  return sat(mul(N(first), DAY)), sat(mul(N(last), DAY))
+  local base = E_HI / 86400
+  return satT(mul(N(first - base), DAY)), satT(mul(N(last - base), DAY))
 end
 
 local FW_FIELDS = {'start', 'count'}
@@ -93,4 +95,4 @@ local function fixed_window(p, st, op, cost, now)
   return d, s, not same(s, state, FW_FIELDS)
 end
 
-ALGORITHMS.fixed_window = {run = fixed_window, fields = {'start', 'count'}}
+ALGORITHMS.fixed_window = {run = fixed_window, fields = {'start', 'count'}, times = {start = true}}

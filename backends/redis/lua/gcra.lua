@@ -25,11 +25,11 @@ local function gcra(p, st, op, cost, now)
   d.remaining = sat(floordiv(sub(tolerance, rel), p.interval))
   local until_fresh = ceildiv(rel, p.refill)
   d.reset_after = nanos(until_fresh)
-  d.expires_at = sat(add(now, until_fresh))
+  d.expires_at = satT(add(now, until_fresh))
   if op == 'peek' then return d, nil, false end
   local q, r = divmod(rel, p.refill)
-  local s = {tat = sat(add(now, q)), frac = r, updated = now}
+  local s = {tat = satT(add(now, q)), frac = r, updated = now}
   return d, s, not same(s, state, GCRA_FIELDS)
 end
 
-ALGORITHMS.gcra = {run = gcra, fields = {'tat', 'frac', 'updated'}}
+ALGORITHMS.gcra = {run = gcra, fields = {'tat', 'frac', 'updated'}, times = {tat = true, updated = true}}

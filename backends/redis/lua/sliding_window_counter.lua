@@ -2,10 +2,10 @@ local SWC_FIELDS = {'start', 'cur', 'prev', 'updated'}
 
 local function sliding_window_counter(p, st, op, cost, now)
   local window = p.interval
-  local state = st or {start = sat(mul(floordiv(now, window), window)), cur = ZERO, prev = ZERO, updated = now}
+  local state = st or {start = satT(mul(floordiv(now, window), window)), cur = ZERO, prev = ZERO, updated = now}
   local s = {start = state.start, cur = state.cur, prev = state.prev, updated = state.updated}
   now = max(now, max(s.updated, s.start))
-  local start = sat(mul(floordiv(now, window), window))
+  local start = satT(mul(floordiv(now, window), window))
   if cmp(s.start, start) ~= 0 then
     if cmp(add(s.start, window), start) == 0 then s.prev = s.cur else s.prev = ZERO end
     s.cur = ZERO
@@ -50,9 +50,10 @@ local function sliding_window_counter(p, st, op, cost, now)
     fresh_at = add(start, window)
   end
   d.reset_after = nanos(sub(fresh_at, now))
-  d.expires_at = sat(fresh_at)
+  d.expires_at = satT(fresh_at)
   if op == 'peek' then return d, nil, false end
   return d, s, not same(s, state, SWC_FIELDS)
 end
 
-ALGORITHMS.sliding_window_counter = {run = sliding_window_counter, fields = {'start', 'cur', 'prev', 'updated'}}
+ALGORITHMS.sliding_window_counter = {run = sliding_window_counter, fields = {'start', 'cur', 'prev', 'updated'},
+                                   times = {start = true, updated = true}}

@@ -1,13 +1,13 @@
 local function parse_log(text)
   local entries = {}
   if text == nil or text == '' then return entries end
-  for t, c in string.gmatch(text, '(-?%d+):(-?%d+)') do entries[#entries + 1] = {t = N(t), c = N(c)} end
+  for t, c in string.gmatch(text, '(-?%d+):(-?%d+)') do entries[#entries + 1] = {t = parse_time(t), c = N(c)} end
   return entries
 end
 
 local function format_log(entries)
   local parts = {}
-  for i, e in ipairs(entries) do parts[i] = S(e.t) .. ':' .. S(e.c) end
+  for i, e in ipairs(entries) do parts[i] = format_time(e.t) .. ':' .. S(e.c) end
   return table.concat(parts, ',')
 end
 
@@ -41,7 +41,7 @@ local function sliding_window_log(p, st, op, cost, now)
     else
       d.reset_after = ZERO
     end
-    d.expires_at = sat(add(now, d.reset_after))
+    d.expires_at = satT(add(now, d.reset_after))
     return d, nil, false
   end
   local changed = first > 1 or cmp(state.updated, now) ~= 0
@@ -78,8 +78,8 @@ local function sliding_window_log(p, st, op, cost, now)
   else
     d.reset_after = nanos(sub(add(kept[#kept].t, window), now))
   end
-  d.expires_at = sat(add(now, d.reset_after))
+  d.expires_at = satT(add(now, d.reset_after))
   return d, {entries = kept, updated = now}, changed
 end
 
-ALGORITHMS.sliding_window_log = {run = sliding_window_log, fields = {'updated'}, parse = parse_log, format = format_log}
+ALGORITHMS.sliding_window_log = {run = sliding_window_log, fields = {'updated'}, times = {updated = true}, parse = parse_log, format = format_log}

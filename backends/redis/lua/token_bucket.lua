@@ -43,9 +43,9 @@ local function token_bucket(p, st, op, cost, now)
   d.remaining = s.tokens
   local until_full = wait(p.limit)
   d.reset_after = nanos(until_full)
-  d.expires_at = sat(add(now, until_full))
+  d.expires_at = satT(add(now, until_full))
   if op == 'peek' then return d, nil, false end
   return d, s, not same(s, state, TB_FIELDS)
 end
 
-ALGORITHMS.token_bucket = {run = token_bucket, fields = {'tokens', 'remainder', 'updated'}}
+ALGORITHMS.token_bucket = {run = token_bucket, fields = {'tokens', 'remainder', 'updated'}, times = {updated = true}}
