@@ -3,6 +3,7 @@
 
 #include "redis/redis_record.h"
 
+#include <array>
 #include <charconv>
 
 namespace sluice::redis {
@@ -69,6 +70,54 @@ Result<std::vector<LogEntry>> DecodeLog(const FieldReader& r) {
   return entries;
 }
 
+// The integer fields of each state type in the hash, matching the Lua
+// scripts' field lists (backends/redis/lua/*.lua). A sliding log's entries are
+// the extra field "log".
+template <typename S>
+struct RedisFields;
+template <>
+struct RedisFields<TokenBucketState> {
+  static constexpr std::array<std::pair<std::string_view, int64_t TokenBucketState::*>, 3> kFields{
+      {{"tokens", &TokenBucketState::tokens},
+       {"remainder", &TokenBucketState::remainder},
+       {"updated", &TokenBucketState::updated_ns}}};
+};
+template <>
+struct RedisFields<GcraState> {
+  static constexpr std::array<std::pair<std::string_view, int64_t GcraState::*>, 3> kFields{
+      {{"tat", &GcraState::tat_ns}, {"frac", &GcraState::tat_frac}, {"updated", &GcraState::updated_ns}}};
+};
+template <>
+struct RedisFields<FixedWindowState> {
+  static constexpr std::array<std::pair<std::string_view, int64_t FixedWindowState::*>, 2> kFields{
+      {{"start", &FixedWindowState::window_start_ns}, {"count", &FixedWindowState::count}}};
+};
+template <>
+struct RedisFields<SlidingWindowLogState> {
+  static constexpr std::array<std::pair<std::string_view, int64_t SlidingWindowLogState::*>, 1> kFields{
+      {{"updated", &SlidingWindowLogState::updated_ns}}};
+};
+template <>
+struct RedisFields<SlidingWindowCounterState> {
+  static constexpr std::array<std::pair<std::string_view, int64_t SlidingWindowCounterState::*>, 4> kFields{
+      {{"start", &SlidingWindowCounterState::window_start_ns},
+       {"cur", &SlidingWindowCounterState::current},
+       {"prev", &SlidingWindowCounterState::previous},
+       {"updated", &SlidingWindowCounterState::updated_ns}}};
+};
+
+template <typename S>
+Result<LimiterState> DecodeState(const FieldReader& r) {
+  S s;
+  for (const auto& [name, member] : RedisFields<S>::kFields) {
+    SLUICE_ASSIGN_OR_RETURN(s.*member, r.Int(name));
+  }
+  if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
+    SLUICE_ASSIGN_OR_RETURN(s.entries, DecodeLog(r));
+  }
+  return LimiterState(std::move(s));
+}
+
 }  // namespace
 
 HashFields EncodeRecordFields(const Record& record) {
@@ -88,26 +137,8 @@ HashFields EncodeRecordFields(const Record& record) {
   std::visit(
       [&](const auto& s) {
         using S = std::decay_t<decltype(s)>;
-        if constexpr (std::is_same_v<S, TokenBucketState>) {
-          f.emplace_back("tokens", Int(s.tokens));
-          f.emplace_back("remainder", Int(s.remainder));
-          f.emplace_back("updated", Int(s.updated_ns));
-        } else if constexpr (std::is_same_v<S, GcraState>) {
-          f.emplace_back("tat", Int(s.tat_ns));
-          f.emplace_back("frac", Int(s.tat_frac));
-          f.emplace_back("updated", Int(s.updated_ns));
-        } else if constexpr (std::is_same_v<S, FixedWindowState>) {
-          f.emplace_back("start", Int(s.window_start_ns));
-          f.emplace_back("count", Int(s.count));
-        } else if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
-          f.emplace_back("log", EncodeLog(s));
-          f.emplace_back("updated", Int(s.updated_ns));
-        } else {
-          f.emplace_back("start", Int(s.window_start_ns));
-          f.emplace_back("cur", Int(s.current));
-          f.emplace_back("prev", Int(s.previous));
-          f.emplace_back("updated", Int(s.updated_ns));
-        }
+        for (const auto& [name, member] : RedisFields<S>::kFields) f.emplace_back(std::string(name), Int(s.*member));
+        if constexpr (std::is_same_v<S, SlidingWindowLogState>) f.emplace_back("log", EncodeLog(s));
       },
       lr.state);
   return f;
@@ -147,48 +178,15 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
   Result<WindowAlignment> align = ParseWindowAlignment(alignment);
   if (!align.ok()) return r.Error("pw", std::string(align.status().message()));
   p.alignment = *align;
-  LimiterState state;
+  Result<LimiterState> decoded = InternalError("unreachable");
   switch (p.algorithm) {
-    case Algorithm::kTokenBucket: {
-      TokenBucketState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tokens, r.Int("tokens"));
-      SLUICE_ASSIGN_OR_RETURN(s.remainder, r.Int("remainder"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Int("updated"));
-      state = s;
-      break;
-    }
-    case Algorithm::kGcra: {
-      GcraState s;
-      SLUICE_ASSIGN_OR_RETURN(s.tat_ns, r.Int("tat"));
-      SLUICE_ASSIGN_OR_RETURN(s.tat_frac, r.Int("frac"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Int("updated"));
-      state = s;
-      break;
-    }
-    case Algorithm::kFixedWindow: {
-      FixedWindowState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Int("start"));
-      SLUICE_ASSIGN_OR_RETURN(s.count, r.Int("count"));
-      state = s;
-      break;
-    }
-    case Algorithm::kSlidingWindowLog: {
-      SlidingWindowLogState s;
-      SLUICE_ASSIGN_OR_RETURN(s.entries, DecodeLog(r));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Int("updated"));
-      state = std::move(s);
-      break;
-    }
-    case Algorithm::kSlidingWindowCounter: {
-      SlidingWindowCounterState s;
-      SLUICE_ASSIGN_OR_RETURN(s.window_start_ns, r.Int("start"));
-      SLUICE_ASSIGN_OR_RETURN(s.current, r.Int("cur"));
-      SLUICE_ASSIGN_OR_RETURN(s.previous, r.Int("prev"));
-      SLUICE_ASSIGN_OR_RETURN(s.updated_ns, r.Int("updated"));
-      state = s;
-      break;
-    }
+    case Algorithm::kTokenBucket: decoded = DecodeState<TokenBucketState>(r); break;
+    case Algorithm::kGcra: decoded = DecodeState<GcraState>(r); break;
+    case Algorithm::kFixedWindow: decoded = DecodeState<FixedWindowState>(r); break;
+    case Algorithm::kSlidingWindowLog: decoded = DecodeState<SlidingWindowLogState>(r); break;
+    case Algorithm::kSlidingWindowCounter: decoded = DecodeState<SlidingWindowCounterState>(r); break;
   }
+  SLUICE_ASSIGN_OR_RETURN(LimiterState state, std::move(decoded));
   Status valid = ValidateState(p, state, now_ns);
   if (!valid.ok()) return DataLossError("redis hash for key \"" + key + "\": " + std::string(valid.message()));
   record.value = LimiterRecord{p, std::move(state)};

@@ -129,7 +129,9 @@ TEST(RedisStoreLua, SurvivesScriptFlush) {
   const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
   ASSERT_TRUE((*store)->Delete("k").ok());
   for (int i = 0; i < 50; ++i) {
-    if (i % 7 == 0) ASSERT_TRUE((*admin)->Call({"SCRIPT", "FLUSH"}).ok());
+    if (i % 7 == 0) {
+      ASSERT_TRUE((*admin)->Call({"SCRIPT", "FLUSH"}).ok());
+    }
     Result<Decision> d = (*store)->Decide("k", p);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(d->remaining, 1000 - (i + 1));  // counted exactly once each
