@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "redis/redis_connection.h"
+#include "redis/redis_client.h"
 #include "redis/redis_record.h"
 #include "redis/redis_scripts.h"
 #include "sluice/backends/redis.h"
@@ -167,16 +167,14 @@ class RedisStore final : public Store {
  public:
   RedisStore(const RedisStoreOptions& options, Endpoint endpoint)
       : options_(options),
-        endpoint_(std::move(endpoint)),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
-        scripts_(BuildScripts()),
-        shas_(kScriptCount),
-        rng_(std::random_device{}()) {}
-
-  Status Init() {
-    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
-    return Status::Ok();
+        client_(std::move(endpoint), options.connect_timeout),
+        rng_(std::random_device{}()) {
+    // Registered in ScriptId order.
+    for (std::string& text : BuildScripts()) client_.AddScript(std::move(text));
   }
+
+  Status Init() { return client_.Connect(); }
 
   std::string_view name() const override { return "redis"; }
   Clock& clock() const override { return *clock_; }
@@ -184,11 +182,11 @@ class RedisStore final : public Store {
   Result<Decision> Decide(const DecideRequest& request) override {
     SLUICE_RETURN_IF_ERROR(CheckRequest(request));
     const Policy& p = *request.policy;
-    std::vector<std::string> args = {"", "", "1", RedisKey(request.key), NowArg(), std::string(OpName(request.op)),
-                                     std::to_string(request.cost), std::to_string(p.limit),
-                                     std::to_string(p.refill_amount), std::to_string(p.interval.count()),
-                                     std::string(WindowAlignmentName(p.alignment)), NewVersion()};
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(static_cast<size_t>(p.algorithm), std::move(args)));
+    const std::vector<std::string> argv = {NowArg(), std::string(OpName(request.op)), std::to_string(request.cost),
+                                           std::to_string(p.limit), std::to_string(p.refill_amount),
+                                           std::to_string(p.interval.count()),
+                                           std::string(WindowAlignmentName(p.alignment)), NewVersion()};
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(static_cast<size_t>(p.algorithm), {RedisKey(request.key)}, argv));
     if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
     decisions_.fetch_add(1, std::memory_order_relaxed);
     SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 0));
@@ -198,7 +196,8 @@ class RedisStore final : public Store {
 
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
     if (requests.empty()) return MultiDecision{true, {}};
-    std::vector<std::string> args = {"", "", std::to_string(requests.size())};
+    std::vector<std::string> keys;
+    std::vector<std::string> args;
     for (size_t i = 0; i < requests.size(); ++i) {
       SLUICE_RETURN_IF_ERROR(CheckRequest(requests[i]));
       for (size_t j = 0; j < i; ++j) {
@@ -206,7 +205,7 @@ class RedisStore final : public Store {
           return InvalidArgumentError("DecideAll: key \"" + std::string(requests[i].key) + "\" appears twice");
         }
       }
-      args.push_back(RedisKey(requests[i].key));
+      keys.push_back(RedisKey(requests[i].key));
     }
     args.push_back(NowArg());
     for (const DecideRequest& r : requests) {
@@ -218,7 +217,7 @@ class RedisStore final : public Store {
         args.push_back(std::move(v));
       }
     }
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(kDecideAll, std::move(args)));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(kDecideAll, keys, args));
     if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
     if (reply.type != Reply::Type::kArray || reply.elements.size() != 2 + 5 * requests.size()) {
       return DataLossError("redis decision script: unexpected reply " + reply.ToString());
@@ -318,9 +317,8 @@ class RedisStore final : public Store {
     // Counting keys walks the keyspace under the prefix: fine for a stats call.
     const std::string pattern = GlobEscape(options_.key_prefix) + "*";
     std::string cursor = "0";
-    auto* self = const_cast<RedisStore*>(this);
     do {
-      Result<Reply> page = self->Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      Result<Reply> page = Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
       if (!page.ok() || page->elements.size() != 2) break;
       cursor = page->elements[0].str;
       stats.keys += page->elements[1].elements.size();
@@ -342,18 +340,7 @@ class RedisStore final : public Store {
                         std::to_string(options_.max_attempts) + " attempts");
   }
 
-  Result<std::shared_ptr<Connection>> GetConnection() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (conn_ == nullptr || !conn_->connected()) {
-      SLUICE_ASSIGN_OR_RETURN(conn_, Connection::Connect(io_, endpoint_, options_.connect_timeout));
-    }
-    return conn_;
-  }
-
-  Result<Reply> Call(std::vector<std::string> args) {
-    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
-    return conn->Call(std::move(args));
-  }
+  Result<Reply> Call(std::vector<std::string> args) const { return client_.Call(std::move(args)); }
 
   Result<Snapshot> Read(const std::string& key, int64_t now) {
     SLUICE_ASSIGN_OR_RETURN(Reply reply, Call({"HGETALL", RedisKey(key)}));
@@ -420,9 +407,9 @@ class RedisStore final : public Store {
   }
 
   Result<CommitResult> Commit(const std::vector<Write>& writes) {
-    std::vector<std::string> args = {"", "", std::to_string(writes.size())};
-    for (const Write& w : writes) args.push_back(w.redis_key);
-    args.push_back(std::to_string(writes.size()));
+    std::vector<std::string> keys;
+    for (const Write& w : writes) keys.push_back(w.redis_key);
+    std::vector<std::string> args = {std::to_string(writes.size())};
     for (const Write& w : writes) {
       args.push_back(w.expected_version);
       args.push_back(NewVersion());
@@ -435,7 +422,7 @@ class RedisStore final : public Store {
         args.push_back(value);
       }
     }
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, EvalScript(kCommit, std::move(args)));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(kCommit, keys, args));
     if (reply.is_error()) return UnavailableError("redis commit script: " + reply.str);
     if (reply.type != Reply::Type::kArray || reply.elements.empty()) {
       return DataLossError("redis commit script: unexpected reply " + reply.ToString());
@@ -448,32 +435,6 @@ class RedisStore final : public Store {
                                    " is older than token " + seen + " that already wrote this key");
   }
 
-  // EVALSHA with the script's digest; on NOSCRIPT (after a restart, failover
-  // or SCRIPT FLUSH) the same call as EVAL, which also caches the script.
-  // NOSCRIPT means the script did not run, so the retry cannot double-apply.
-  // `args` starts with two placeholders for the command and the script.
-  Result<Reply> EvalScript(size_t id, std::vector<std::string> args) {
-    std::string sha;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      sha = shas_[id];
-    }
-    if (sha.empty()) {
-      SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", scripts_[id]}));
-      if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
-      sha = loaded.str;
-      std::lock_guard<std::mutex> lock(mu_);
-      shas_[id] = sha;
-    }
-    args[0] = "EVALSHA";
-    args[1] = sha;
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args));
-    if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
-    args[0] = "EVAL";
-    args[1] = scripts_[id];
-    return Call(std::move(args));
-  }
-
   std::string NewVersion() {
     std::lock_guard<std::mutex> lock(mu_);
     char buf[17];
@@ -482,14 +443,10 @@ class RedisStore final : public Store {
   }
 
   const RedisStoreOptions options_;
-  const Endpoint endpoint_;
   Clock* clock_;
-  IoThread io_;
-  const std::vector<std::string> scripts_;
+  mutable RedisClient client_;
   std::mutex mu_;
-  std::shared_ptr<Connection> conn_;  // guarded by mu_
-  std::vector<std::string> shas_;     // guarded by mu_; "" until loaded
-  std::mt19937_64 rng_;               // guarded by mu_
+  std::mt19937_64 rng_;  // guarded by mu_
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
 };
 

@@ -1,0 +1,58 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+
+#include "redis/redis_client.h"
+
+namespace sluice::redis {
+
+Result<std::shared_ptr<Connection>> RedisClient::GetConnection() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn_ == nullptr || !conn_->connected()) {
+    SLUICE_ASSIGN_OR_RETURN(conn_, Connection::Connect(io_, endpoint_, connect_timeout_));
+  }
+  return conn_;
+}
+
+Result<Reply> RedisClient::Call(std::vector<std::string> args) {
+  SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
+  return conn->Call(std::move(args));
+}
+
+size_t RedisClient::AddScript(std::string text) {
+  std::lock_guard<std::mutex> lock(mu_);
+  scripts_.push_back(std::move(text));
+  shas_.emplace_back();
+  return scripts_.size() - 1;
+}
+
+Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
+                                const std::vector<std::string>& argv) {
+  std::string sha;
+  std::string text;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sha = shas_.at(id);
+    text = scripts_.at(id);
+  }
+  if (sha.empty()) {
+    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", text}));
+    if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
+    sha = loaded.str;
+    std::lock_guard<std::mutex> lock(mu_);
+    shas_[id] = sha;
+  }
+  std::vector<std::string> args;
+  args.reserve(3 + keys.size() + argv.size());
+  args.push_back("EVALSHA");
+  args.push_back(sha);
+  args.push_back(std::to_string(keys.size()));
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), argv.begin(), argv.end());
+  SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args));
+  if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
+  args[0] = "EVAL";
+  args[1] = std::move(text);
+  return Call(std::move(args));
+}
+
+}  // namespace sluice::redis
