@@ -43,6 +43,7 @@
 #include <string>
 
 #include "sluice/clock.h"
+#include "sluice/lock.h"
 #include "sluice/result.h"
 #include "sluice/store.h"
 #include "sluice/visibility.h"
@@ -73,5 +74,26 @@ struct RedisStoreOptions {
 // Connects and returns the store. kInvalidArgument for a bad URI,
 // kUnavailable if the server cannot be reached.
 SLUICE_EXPORT Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options);
+
+struct RedisLockOptions {
+  // "redis://host[:port]" or "unix:///path/redis.sock". Required.
+  std::string uri;
+  // Prepended to the lock keys. Default: "sluice:lock:".
+  std::string key_prefix = "sluice:lock:";
+  // Measures how long a grant took, for Lease::valid_until. Default: Clock::Real().
+  Clock* clock = nullptr;
+  // Clock drift allowance as a fraction of the TTL (plus 2 ms), subtracted
+  // from a lease's validity. Default: 0.01.
+  double drift_factor = 0.01;
+  // Default: 2 s.
+  std::chrono::milliseconds connect_timeout{2000};
+};
+
+// A Lock on one Redis server: SET NX PX with a random owner token; release
+// and extend are compare-and-delete / compare-and-expire scripts; the fencing
+// token is an INCR of a per-resource counter that never expires, taken in the
+// same script as the grant (both keys share a Cluster hash tag).
+// kInvalidArgument for a bad URI, kUnavailable if the server is unreachable.
+SLUICE_EXPORT Result<std::unique_ptr<Lock>> CreateRedisLock(const RedisLockOptions& options);
 
 }  // namespace sluice::redis
