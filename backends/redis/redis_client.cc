@@ -13,8 +13,15 @@ Result<std::shared_ptr<Connection>> RedisClient::GetConnection() {
   return conn_;
 }
 
-Result<Reply> RedisClient::Call(std::vector<std::string> args) {
+Result<Reply> RedisClient::Call(std::vector<std::string> args, std::optional<std::chrono::milliseconds> timeout) {
   SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
+  if (timeout) {
+    Result<Reply> r = conn->Call(std::move(args), *timeout);
+    // A connection that timed out may deliver the late reply to nobody but
+    // would stay behind in the pipeline: start afresh next time.
+    if (r.status().code() == StatusCode::kDeadlineExceeded) conn->Close();
+    return r;
+  }
   return conn->Call(std::move(args));
 }
 
@@ -26,7 +33,7 @@ size_t RedisClient::AddScript(std::string text) {
 }
 
 Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
-                                const std::vector<std::string>& argv) {
+                                const std::vector<std::string>& argv, std::optional<std::chrono::milliseconds> timeout) {
   std::string sha;
   std::string text;
   {
@@ -35,7 +42,7 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
     text = scripts_.at(id);
   }
   if (sha.empty()) {
-    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", text}));
+    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", text}, timeout));
     if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
     sha = loaded.str;
     std::lock_guard<std::mutex> lock(mu_);
@@ -48,11 +55,11 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
   args.push_back(std::to_string(keys.size()));
   args.insert(args.end(), keys.begin(), keys.end());
   args.insert(args.end(), argv.begin(), argv.end());
-  SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args));
+  SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args, timeout));
   if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
   args[0] = "EVAL";
   args[1] = std::move(text);
-  return Call(std::move(args));
+  return Call(std::move(args), timeout);
 }
 
 }  // namespace sluice::redis

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,15 @@ class RedisClient {
   // Connects now (optional: every call connects when needed).
   Status Connect() { return GetConnection().status(); }
 
-  // Sends one command and waits for its reply.
-  Result<Reply> Call(std::vector<std::string> args);
+  // Sends one command and waits for its reply (at most `timeout` when given).
+  Result<Reply> Call(std::vector<std::string> args, std::optional<std::chrono::milliseconds> timeout = {});
 
   // Registers a script; returns its id for Eval.
   size_t AddScript(std::string text);
 
-  // Runs script `id` with `keys` and `argv`.
-  Result<Reply> Eval(size_t id, const std::vector<std::string>& keys, const std::vector<std::string>& argv);
+  // Runs script `id` with `keys` and `argv` (each round trip at most `timeout`).
+  Result<Reply> Eval(size_t id, const std::vector<std::string>& keys, const std::vector<std::string>& argv,
+                     std::optional<std::chrono::milliseconds> timeout = {});
 
  private:
   Result<std::shared_ptr<Connection>> GetConnection();

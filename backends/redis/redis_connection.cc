@@ -294,6 +294,18 @@ Result<Reply> Connection::Call(std::vector<std::string> args) {
   return reply.get();
 }
 
+Result<Reply> Connection::Call(std::vector<std::string> args, std::chrono::milliseconds timeout) {
+  // Shared with the callback, which may run after this call gave up.
+  auto promise = std::make_shared<std::promise<Result<Reply>>>();
+  std::future<Result<Reply>> reply = promise->get_future();
+  Send(std::move(args), [promise](Result<Reply> r) { promise->set_value(std::move(r)); });
+  if (reply.wait_for(timeout) != std::future_status::ready) {
+    return DeadlineExceededError("redis " + endpoint_.ToString() + ": no reply within " +
+                                 std::to_string(timeout.count()) + "ms; the command may still run");
+  }
+  return reply.get();
+}
+
 bool Connection::connected() const { return impl_->open.load(); }
 
 void Connection::Close() {

@@ -97,6 +97,10 @@ class Connection {
   // Sends a command and waits for its reply. Must not be called on the I/O thread.
   Result<Reply> Call(std::vector<std::string> args);
 
+  // As Call, but gives up after `timeout` with kDeadlineExceeded (the command
+  // may still run on the server; its reply is then discarded).
+  Result<Reply> Call(std::vector<std::string> args, std::chrono::milliseconds timeout);
+
   // False once the connection failed or was closed; it does not reconnect.
   bool connected() const;
 

@@ -7,44 +7,11 @@
 #include <string>
 
 #include "redis/redis_client.h"
+#include "redis/redis_lock_scripts.h"
 #include "sluice/backends/redis.h"
 
 namespace sluice::redis {
 namespace {
-
-// KEYS: lock, fence counter. ARGV: owner token, TTL ms. Returns the new
-// fencing token, or 0 when the lock is held.
-constexpr std::string_view kAcquireScript = R"lua(
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return redis.call('INCR', KEYS[2])
-end
-return 0
-)lua";
-
-// KEYS: lock. ARGV: owner token. Deletes only the owner's lock.
-constexpr std::string_view kReleaseScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-)lua";
-
-// KEYS: lock. ARGV: owner token, TTL ms.
-constexpr std::string_view kExtendScript = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-)lua";
-
-// The resource inside a hash tag, with '{' and '}' escaped so that no name can
-// close the tag early: the lock and its fence counter share a Cluster slot.
-std::string Tagged(std::string_view resource) {
-  std::string out = "{";
-  for (char c : resource) {
-    if (c == '%') out += "%25";
-    else if (c == '{') out += "%7B";
-    else if (c == '}') out += "%7D";
-    else out += c;
-  }
-  return out + "}";
-}
 
 class RedisLock final : public Lock {
  public:
@@ -52,21 +19,21 @@ class RedisLock final : public Lock {
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
         client_(std::move(endpoint), options.connect_timeout),
-        acquire_(client_.AddScript(std::string(kAcquireScript))),
-        release_(client_.AddScript(std::string(kReleaseScript))),
-        extend_(client_.AddScript(std::string(kExtendScript))),
+        acquire_(client_.AddScript(std::string(kLockAcquireScript))),
+        release_(client_.AddScript(std::string(kLockReleaseScript))),
+        extend_(client_.AddScript(std::string(kLockExtendScript))),
         rng_(std::random_device{}()) {}
 
   Status Init() { return client_.Connect(); }
 
   Result<std::optional<Lease>> TryAcquire(std::string_view resource, std::chrono::milliseconds ttl) override {
     if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
-    const std::string key = LockKey(resource);
+    const std::vector<std::string> keys = LockKeys(options_.key_prefix, resource);
     Lease lease;
     lease.resource = std::string(resource);
     lease.owner_token = NewToken();
     const Clock::Monotonic start = clock_->MonotonicNow();
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(acquire_, {key, key + ":fence"},
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(acquire_, keys,
                                                       {lease.owner_token, std::to_string(ttl.count())}));
     if (reply.is_error()) return UnavailableError("redis lock acquire: " + reply.str);
     if (reply.type != Reply::Type::kInteger) return DataLossError("redis lock acquire: " + reply.ToString());
@@ -77,44 +44,31 @@ class RedisLock final : public Lock {
   }
 
   Status Release(const Lease& lease) override {
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(release_, {LockKey(lease.resource)}, {lease.owner_token}));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(release_, {LockKeys(options_.key_prefix, lease.resource)[0]}, {lease.owner_token}));
     if (reply.is_error()) return UnavailableError("redis lock release: " + reply.str);
-    if (reply.integer != 1) return Lost(lease);
+    if (reply.integer != 1) return LeaseLost(lease);
     return Status::Ok();
   }
 
   Status Extend(Lease& lease, std::chrono::milliseconds ttl) override {
     if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
     const Clock::Monotonic start = clock_->MonotonicNow();
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(extend_, {LockKey(lease.resource)},
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(extend_, {LockKeys(options_.key_prefix, lease.resource)[0]},
                                                       {lease.owner_token, std::to_string(ttl.count())}));
     if (reply.is_error()) return UnavailableError("redis lock extend: " + reply.str);
-    if (reply.integer != 1) return Lost(lease);
+    if (reply.integer != 1) return LeaseLost(lease);
     lease.valid_until = start + Validity(ttl);
     return Status::Ok();
   }
 
  private:
-  std::string LockKey(std::string_view resource) const { return options_.key_prefix + Tagged(resource); }
-
-  // The part of the TTL the holder can count on (Redlock's drift allowance).
   std::chrono::nanoseconds Validity(std::chrono::milliseconds ttl) const {
-    const auto drift = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl * options_.drift_factor) +
-                       std::chrono::milliseconds(2);
-    return std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(ttl) - drift);
-  }
-
-  static Status Lost(const Lease& lease) {
-    return FailedPreconditionError("lock \"" + lease.resource + "\" with fencing token " +
-                                   std::to_string(lease.fencing_token) + " was no longer held (expired or taken over)");
+    return LeaseValidity(ttl, options_.drift_factor);
   }
 
   std::string NewToken() {
     std::lock_guard<std::mutex> lock(mu_);
-    char buf[33];
-    std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(rng_()),
-                  static_cast<unsigned long long>(rng_()));
-    return buf;
+    return RandomOwnerToken(rng_);
   }
 
   const RedisLockOptions options_;

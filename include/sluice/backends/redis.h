@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sluice/clock.h"
 #include "sluice/lock.h"
@@ -95,5 +96,29 @@ struct RedisLockOptions {
 // same script as the grant (both keys share a Cluster hash tag).
 // kInvalidArgument for a bad URI, kUnavailable if the server is unreachable.
 SLUICE_EXPORT Result<std::unique_ptr<Lock>> CreateRedisLock(const RedisLockOptions& options);
+
+struct RedlockOptions {
+  // Independent Redis servers (not replicas of each other); an odd number,
+  // five in the usual deployment. Required, at least one.
+  std::vector<std::string> uris;
+  // Prepended to the lock keys. Default: "sluice:lock:".
+  std::string key_prefix = "sluice:lock:";
+  // Measures how long a grant took. Default: Clock::Real().
+  Clock* clock = nullptr;
+  // Clock drift allowance as a fraction of the TTL (plus 2 ms). Default: 0.01.
+  double drift_factor = 0.01;
+  // How long one server may take to connect or answer before it counts as
+  // failed for this attempt. Default: 50 ms.
+  std::chrono::milliseconds server_timeout{50};
+};
+
+// Redlock: a lease is granted when a majority of the servers grant it within
+// its validity (TTL minus the time taken and the drift allowance); otherwise
+// every partial grant is released. The fencing token is the largest of the
+// majority's counters, written back to each of them, so that any later
+// majority (which overlaps this one) grants a larger token.
+// TryAcquire returns nullopt when the resource is held, and kUnavailable when
+// too few servers answered for a majority to be possible.
+SLUICE_EXPORT Result<std::unique_ptr<Lock>> CreateRedlock(const RedlockOptions& options);
 
 }  // namespace sluice::redis
