@@ -72,8 +72,8 @@ TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     std::mt19937_64 rng(seed);
-    const Policy p = RandomPolicy(rng);
-    ASSERT_TRUE(p.Validate().ok()) << p.ToString();
+    Policy p = RandomPolicy(rng);
+    while (!p.Validate().ok()) p = RandomPolicy(rng);
     const std::string key = "k" + std::to_string(seed);
     std::optional<LimiterState> model;
     const int64_t starts[] = {0, 1'700'000'000'000'000'000, 9'000'000'000'000'000'000};

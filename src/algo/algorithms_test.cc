@@ -406,6 +406,16 @@ TEST(Policy, ValidationNamesTheField) {
   EXPECT_FALSE(bad.Validate().ok());
 }
 
+// A GCRA whose debt could run past int64 time would saturate and forget debt.
+TEST(Policy, GcraBurstMustRefillWithinTheTimeRange) {
+  const auto century = std::chrono::hours(24 * 36525);
+  EXPECT_TRUE(Policy::Gcra(1, 1, century).Validate().ok());
+  Status s = Policy::Gcra(1000, 1, century).Validate();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("full burst"), std::string_view::npos) << s.ToString();
+  EXPECT_TRUE(Policy::Gcra(1000, 1000, century).Validate().ok());
+}
+
 TEST(Policy, FingerprintIsStable) {
   // Persisted in records: must never change for the same policy.
   EXPECT_EQ(Policy::TokenBucket(10, 1, seconds(1)).Fingerprint(), Policy::TokenBucket(10, 1, seconds(1)).Fingerprint());

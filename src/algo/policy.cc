@@ -164,6 +164,13 @@ Status Policy::Validate() const {
   } else if (interval.count() < 1 || interval.count() > kMaxInterval) {
     return InvalidArgumentError(what() + "interval must be in [1ns, 100 years], got " + FormatDuration(interval));
   }
+  if (algorithm == Algorithm::kGcra &&
+      internal::CeilDiv(int128{limit} * interval.count(), refill_amount) > kMaxInterval) {
+    // GCRA stores its debt as a time (the TAT) up to a full burst ahead of now;
+    // beyond int64 it would saturate and forget debt, admitting too much.
+    return InvalidArgumentError(what() + "refilling a full burst (limit * interval / refill amount) must take at "
+                                         "most 100 years");
+  }
   if (algorithm == Algorithm::kSlidingWindowLog && limit > kMaxSlidingLogLimit) {
     return InvalidArgumentError(what() + "limit " + std::to_string(limit) + " exceeds the sliding log cap of " +
                                 std::to_string(kMaxSlidingLogLimit) + "; use sliding_window_counter");
