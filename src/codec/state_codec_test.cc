@@ -370,7 +370,8 @@ Record RandomRecord(std::mt19937_64& rng, int64_t* now) {
     return r;
   }
   const Algorithm algorithm = static_cast<Algorithm>(1 + rng() % 5);
-  const Policy policy = RandomPolicy(rng, algorithm);
+  Policy policy = RandomPolicy(rng, algorithm);
+  while (!policy.Validate().ok()) policy = RandomPolicy(rng, algorithm);  // e.g. a GCRA burst longer than a century
   std::optional<LimiterState> state;
   int64_t t = kNow + static_cast<int64_t>(rng() % (1000 * kSecond));
   const int ops = static_cast<int>(rng() % 60);
