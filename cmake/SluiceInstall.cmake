@@ -44,12 +44,18 @@ endfunction()
 # install(EXPORT) then insists on exporting sluice_warnings too. Drop that no-op
 # entry so the warnings target stays internal. (Harmless when absent, e.g. for
 # a shared library or once src/ stops linking it this way.)
-get_target_property(_sluice_core_iface sluice_core INTERFACE_LINK_LIBRARIES)
-if(_sluice_core_iface)
-  list(REMOVE_ITEM _sluice_core_iface "$<LINK_ONLY:sluice_warnings>")
-  set_property(TARGET sluice_core PROPERTY INTERFACE_LINK_LIBRARIES "${_sluice_core_iface}")
-endif()
-unset(_sluice_core_iface)
+foreach(_sluice_lib sluice_core sluice_redis)
+  if(NOT TARGET ${_sluice_lib})
+    continue()
+  endif()
+  get_target_property(_sluice_iface ${_sluice_lib} INTERFACE_LINK_LIBRARIES)
+  if(_sluice_iface)
+    list(REMOVE_ITEM _sluice_iface "$<LINK_ONLY:sluice_warnings>")
+    set_property(TARGET ${_sluice_lib} PROPERTY INTERFACE_LINK_LIBRARIES "${_sluice_iface}")
+  endif()
+endforeach()
+unset(_sluice_iface)
+unset(_sluice_lib)
 
 # --- core ---------------------------------------------------------------------
 install(TARGETS sluice_core EXPORT sluice-core-targets
@@ -63,6 +69,18 @@ install(DIRECTORY "${PROJECT_SOURCE_DIR}/include/sluice"
   FILES_MATCHING PATTERN "*.h"
   PATTERN "testing" EXCLUDE)
 sluice_install_export(core)
+
+# --- redis ----------------------------------------------------------------------
+# sluice::redis (include/sluice/backends/redis.h is installed with the core
+# headers). A static sluice_redis carries its private dependencies (hiredis,
+# Boost headers) as link-only entries: the package config finds them.
+if(TARGET sluice_redis)
+  install(TARGETS sluice_redis EXPORT sluice-redis-targets
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT redis
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT redis NAMELINK_COMPONENT redis
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT redis)
+  sluice_install_export(redis)
+endif()
 
 # --- package config and version -----------------------------------------------
 # While the major version is 0, a minor release may break the API.

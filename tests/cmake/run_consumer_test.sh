@@ -72,6 +72,12 @@ fi
 step "3. run the find_package consumer"
 # A shared libsluice is found through the build RPATH CMake adds for it.
 "$work_dir/consumer/bin/consumer"
+if [[ -x "$work_dir/consumer/bin/consumer_redis" ]]; then
+  LD_LIBRARY_PATH="$prefix/$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$work_dir/consumer/bin/consumer_redis"
+elif [[ -f "$build_dir/sluice-redis-targets.cmake" ]]; then
+  echo "FAIL: sluice was built with redis but the consumer could not use sluice::redis" >&2
+  exit 1
+fi
 
 step "4. build and run a program through pkg-config"
 if [[ -z "$pkg_config" ]]; then
