@@ -7,6 +7,7 @@
 
 #pragma once
 
+// clang-format off: the order is the point of this header.
 #include <utility>
-
 #include <boost/asio.hpp>
+// clang-format on

@@ -3,6 +3,8 @@
 
 #include "redis/redis_client.h"
 
+#include <cstdio>
+
 namespace sluice::redis {
 
 Result<std::shared_ptr<Connection>> RedisClient::GetConnection() {
@@ -13,7 +15,8 @@ Result<std::shared_ptr<Connection>> RedisClient::GetConnection() {
   return conn_;
 }
 
-Result<Reply> RedisClient::Call(std::vector<std::string> args, std::optional<std::chrono::milliseconds> timeout) {
+Result<Reply> RedisClient::Call(std::vector<std::string> args,
+                                std::optional<std::chrono::milliseconds> timeout) {
   SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, GetConnection());
   if (timeout) {
     Result<Reply> r = conn->Call(std::move(args), *timeout);
@@ -33,7 +36,8 @@ size_t RedisClient::AddScript(std::string text) {
 }
 
 Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
-                                const std::vector<std::string>& argv, std::optional<std::chrono::milliseconds> timeout) {
+                                const std::vector<std::string>& argv,
+                                std::optional<std::chrono::milliseconds> timeout) {
   std::string sha;
   std::string text;
   {
@@ -60,6 +64,17 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
   args[0] = "EVAL";
   args[1] = std::move(text);
   return Call(std::move(args), timeout);
+}
+
+std::string RandomTokens::Next(int words) {
+  std::string out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (int i = 0; i < words; ++i) {
+    char buf[17];
+    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng_()));
+    out += buf;
+  }
+  return out;
 }
 
 }  // namespace sluice::redis

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -48,9 +49,20 @@ class RedisClient {
   const std::chrono::milliseconds connect_timeout_;
   IoThread io_;
   std::mutex mu_;
-  std::shared_ptr<Connection> conn_;   // guarded by mu_
-  std::vector<std::string> scripts_;   // guarded by mu_
-  std::vector<std::string> shas_;      // guarded by mu_; "" until loaded
+  std::shared_ptr<Connection> conn_;  // guarded by mu_
+  std::vector<std::string> scripts_;  // guarded by mu_
+  std::vector<std::string> shas_;     // guarded by mu_; "" until loaded
+};
+
+// Random hex tokens (write versions, lock owners), safe for concurrent use.
+class RandomTokens {
+ public:
+  // `words` random 64-bit words as 16 hex digits each.
+  std::string Next(int words);
+
+ private:
+  std::mutex mu_;
+  std::mt19937_64 rng_{std::random_device{}()};  // guarded by mu_
 };
 
 }  // namespace sluice::redis

@@ -23,11 +23,16 @@ bool Reply::IsErrorWithPrefix(std::string_view prefix) const {
 
 std::string Reply::ToString() const {
   switch (type) {
-    case Type::kNil: return "(nil)";
-    case Type::kStatus: return str;
-    case Type::kError: return "(error) " + str;
-    case Type::kInteger: return "(integer) " + std::to_string(integer);
-    case Type::kString: return "\"" + str + "\"";
+    case Type::kNil:
+      return "(nil)";
+    case Type::kStatus:
+      return str;
+    case Type::kError:
+      return "(error) " + str;
+    case Type::kInteger:
+      return "(integer) " + std::to_string(integer);
+    case Type::kString:
+      return "\"" + str + "\"";
     case Type::kArray: {
       std::string out = "[";
       for (size_t i = 0; i < elements.size(); ++i) out += (i ? ", " : "") + elements[i].ToString();
@@ -42,16 +47,30 @@ namespace {
 Reply FromHiredis(const redisReply* r) {
   Reply out;
   switch (r->type) {
-    case REDIS_REPLY_STRING: out.type = Reply::Type::kString; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_STATUS: out.type = Reply::Type::kStatus; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_ERROR: out.type = Reply::Type::kError; out.str.assign(r->str, r->len); break;
-    case REDIS_REPLY_INTEGER: out.type = Reply::Type::kInteger; out.integer = r->integer; break;
+    case REDIS_REPLY_STRING:
+      out.type = Reply::Type::kString;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_STATUS:
+      out.type = Reply::Type::kStatus;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_ERROR:
+      out.type = Reply::Type::kError;
+      out.str.assign(r->str, r->len);
+      break;
+    case REDIS_REPLY_INTEGER:
+      out.type = Reply::Type::kInteger;
+      out.integer = r->integer;
+      break;
     case REDIS_REPLY_ARRAY:
       out.type = Reply::Type::kArray;
       out.elements.reserve(r->elements);
       for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(FromHiredis(r->element[i]));
       break;
-    default: out.type = Reply::Type::kNil; break;
+    default:
+      out.type = Reply::Type::kNil;
+      break;
   }
   return out;
 }
@@ -84,7 +103,8 @@ Result<Endpoint> Endpoint::Parse(std::string_view uri) {
     if (uri.substr(0, scheme.size()) == scheme) {
       e.unix_socket = std::string(uri.substr(scheme.size()));
       if (e.unix_socket.empty() || e.unix_socket[0] != '/') {
-        return InvalidArgumentError("redis endpoint \"" + std::string(uri) + "\": expected an absolute socket path");
+        return InvalidArgumentError("redis endpoint \"" + std::string(uri) +
+                                    "\": expected an absolute socket path");
       }
       return e;
     }
@@ -102,7 +122,8 @@ Result<Endpoint> Endpoint::Parse(std::string_view uri) {
     unsigned value = 0;
     auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
     if (ec != std::errc() || ptr != port.data() + port.size() || value == 0 || value > 65535) {
-      return InvalidArgumentError("redis endpoint \"" + std::string(uri) + "\": bad port \"" + std::string(port) + "\"");
+      return InvalidArgumentError("redis endpoint \"" + std::string(uri) + "\": bad port \"" +
+                                  std::string(port) + "\"");
     }
     e.port = static_cast<uint16_t>(value);
     rest = rest.substr(0, colon);
@@ -141,9 +162,9 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
   // the write's completion handler runs, and a command being written may have
   // reached the server, so these count as sent from the start of their write.
   size_t sent = 0;
-  std::string outbox;                 // encoded commands not yet being written
+  std::string outbox;  // encoded commands not yet being written
   size_t outbox_commands = 0;
-  std::string writing;                // the buffer of the write in flight
+  std::string writing;  // the buffer of the write in flight
   bool write_in_flight = false;
   std::array<char, 16384> read_buffer{};
 
@@ -164,36 +185,40 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
     sent += outbox_commands;
     outbox_commands = 0;
     write_in_flight = true;
-    asio::async_write(socket, asio::buffer(writing), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      self->write_in_flight = false;
-      if (ec) return self->Fail("write failed: " + ec.message());
-      if (!self->outbox.empty()) self->StartWrite();
-    });
+    asio::async_write(socket, asio::buffer(writing),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        self->write_in_flight = false;
+                        if (ec) return self->Fail("write failed: " + ec.message());
+                        if (!self->outbox.empty()) self->StartWrite();
+                      });
   }
 
   void StartRead() {
-    socket.async_read_some(asio::buffer(read_buffer), [self = shared_from_this()](boost::system::error_code ec,
-                                                                                  size_t n) {
-      if (ec) return self->Fail(ec == asio::error::eof ? "server closed the connection" : "read failed: " + ec.message());
-      if (redisReaderFeed(self->reader, self->read_buffer.data(), n) != REDIS_OK) {
-        return self->Fail("cannot buffer the reply");
-      }
-      for (;;) {
-        void* raw = nullptr;
-        if (redisReaderGetReply(self->reader, &raw) != REDIS_OK) {
-          return self->Fail(std::string("protocol error: ") + self->reader->errstr);
-        }
-        if (raw == nullptr) break;
-        Reply reply = FromHiredis(static_cast<redisReply*>(raw));
-        freeReplyObject(raw);
-        if (self->pending.empty() || self->sent == 0) return self->Fail("reply without a pending command");
-        ReplyCallback done = std::move(self->pending.front());
-        self->pending.pop_front();
-        --self->sent;
-        done(std::move(reply));
-      }
-      self->StartRead();
-    });
+    socket.async_read_some(asio::buffer(read_buffer),
+                           [self = shared_from_this()](boost::system::error_code ec, size_t n) {
+                             if (ec)
+                               return self->Fail(ec == asio::error::eof ? "server closed the connection"
+                                                                        : "read failed: " + ec.message());
+                             if (redisReaderFeed(self->reader, self->read_buffer.data(), n) != REDIS_OK) {
+                               return self->Fail("cannot buffer the reply");
+                             }
+                             for (;;) {
+                               void* raw = nullptr;
+                               if (redisReaderGetReply(self->reader, &raw) != REDIS_OK) {
+                                 return self->Fail(std::string("protocol error: ") + self->reader->errstr);
+                               }
+                               if (raw == nullptr) break;
+                               Reply reply = FromHiredis(static_cast<redisReply*>(raw));
+                               freeReplyObject(raw);
+                               if (self->pending.empty() || self->sent == 0)
+                                 return self->Fail("reply without a pending command");
+                               ReplyCallback done = std::move(self->pending.front());
+                               self->pending.pop_front();
+                               --self->sent;
+                               done(std::move(reply));
+                             }
+                             self->StartRead();
+                           });
   }
 
   // Fails every pending command by whether it reached the server.
@@ -251,11 +276,10 @@ Result<std::shared_ptr<Connection>> Connection::Connect(IoThread& io, const Endp
         impl->socket.close(ignored);
       }
     });
-    asio::async_connect(impl->socket, targets,
-                        [timer, promise](boost::system::error_code ec, const auto&) {
-                          timer->cancel();
-                          promise->set_value(ec);
-                        });
+    asio::async_connect(impl->socket, targets, [timer, promise](boost::system::error_code ec, const auto&) {
+      timer->cancel();
+      promise->set_value(ec);
+    });
   });
   const boost::system::error_code ec = connected.get();
   if (ec) {

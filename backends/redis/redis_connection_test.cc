@@ -130,7 +130,8 @@ TEST_F(RedisConnectionTest, ServerClosingTheConnectionFailsLaterCommands) {
   // Whether or not the PING is written before the close is noticed, it fails
   // with a code that says whether it may have run.
   Result<Reply> r = conn_->Call({"PING"});
-  EXPECT_TRUE(r.status().code() == StatusCode::kDeadlineExceeded || r.status().code() == StatusCode::kUnavailable)
+  EXPECT_TRUE(r.status().code() == StatusCode::kDeadlineExceeded ||
+              r.status().code() == StatusCode::kUnavailable)
       << r.status().ToString();
   EXPECT_FALSE(conn_->connected());
   EXPECT_EQ(conn_->Call({"PING"}).status().code(), StatusCode::kUnavailable);

@@ -21,8 +21,7 @@ class RedisLock final : public Lock {
         client_(std::move(endpoint), options.connect_timeout),
         acquire_(client_.AddScript(std::string(kLockAcquireScript))),
         release_(client_.AddScript(std::string(kLockReleaseScript))),
-        extend_(client_.AddScript(std::string(kLockExtendScript))),
-        rng_(std::random_device{}()) {}
+        extend_(client_.AddScript(std::string(kLockExtendScript))) {}
 
   Status Init() { return client_.Connect(); }
 
@@ -31,10 +30,10 @@ class RedisLock final : public Lock {
     const std::vector<std::string> keys = LockKeys(options_.key_prefix, resource);
     Lease lease;
     lease.resource = std::string(resource);
-    lease.owner_token = NewToken();
+    lease.owner_token = tokens_.Next(2);
     const Clock::Monotonic start = clock_->MonotonicNow();
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(acquire_, keys,
-                                                      {lease.owner_token, std::to_string(ttl.count())}));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply,
+                            client_.Eval(acquire_, keys, {lease.owner_token, std::to_string(ttl.count())}));
     if (reply.is_error()) return UnavailableError("redis lock acquire: " + reply.str);
     if (reply.type != Reply::Type::kInteger) return DataLossError("redis lock acquire: " + reply.ToString());
     if (reply.integer == 0) return std::optional<Lease>();
@@ -44,7 +43,9 @@ class RedisLock final : public Lock {
   }
 
   Status Release(const Lease& lease) override {
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(release_, {LockKeys(options_.key_prefix, lease.resource)[0]}, {lease.owner_token}));
+    SLUICE_ASSIGN_OR_RETURN(
+        Reply reply,
+        client_.Eval(release_, {LockKeys(options_.key_prefix, lease.resource)[0]}, {lease.owner_token}));
     if (reply.is_error()) return UnavailableError("redis lock release: " + reply.str);
     if (reply.integer != 1) return LeaseLost(lease);
     return Status::Ok();
@@ -53,8 +54,9 @@ class RedisLock final : public Lock {
   Status Extend(Lease& lease, std::chrono::milliseconds ttl) override {
     if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
     const Clock::Monotonic start = clock_->MonotonicNow();
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(extend_, {LockKeys(options_.key_prefix, lease.resource)[0]},
-                                                      {lease.owner_token, std::to_string(ttl.count())}));
+    SLUICE_ASSIGN_OR_RETURN(Reply reply,
+                            client_.Eval(extend_, {LockKeys(options_.key_prefix, lease.resource)[0]},
+                                         {lease.owner_token, std::to_string(ttl.count())}));
     if (reply.is_error()) return UnavailableError("redis lock extend: " + reply.str);
     if (reply.integer != 1) return LeaseLost(lease);
     lease.valid_until = start + Validity(ttl);
@@ -66,17 +68,11 @@ class RedisLock final : public Lock {
     return LeaseValidity(ttl, options_.drift_factor);
   }
 
-  std::string NewToken() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return RandomOwnerToken(rng_);
-  }
-
   const RedisLockOptions options_;
   Clock* clock_;
   RedisClient client_;
   const size_t acquire_, release_, extend_;
-  std::mutex mu_;
-  std::mt19937_64 rng_;  // guarded by mu_
+  RandomTokens tokens_;
 };
 
 }  // namespace

@@ -22,14 +22,16 @@ int main(int argc, char** argv) {
   auto lock = sluice::redis::CreateRedisLock({.uri = uri, .key_prefix = "lock-process:"});
   auto store = sluice::redis::CreateRedisStore({.uri = uri, .key_prefix = "lock-process:"});
   if (!lock.ok() || !store.ok()) return 1;
-  auto lease = (*lock)->Acquire(argv[2], std::chrono::milliseconds(std::stoi(argv[3])), std::chrono::seconds(5));
+  auto lease =
+      (*lock)->Acquire(argv[2], std::chrono::milliseconds(std::stoi(argv[3])), std::chrono::seconds(5));
   if (!lease.ok()) return 1;
   std::printf("%llu\n", static_cast<unsigned long long>(lease->fencing_token));
   std::fflush(stdout);
   std::string line;
   std::getline(std::cin, line);  // paused here by the test
   auto written = (*store)->AtomicUpdate(
-      argv[4], [](const sluice::Record*) { return sluice::Update::Put(std::string("from the paused holder")); },
+      argv[4],
+      [](const sluice::Record*) { return sluice::Update::Put(std::string("from the paused holder")); },
       {.fencing_token = lease->fencing_token});
   std::printf("%s\n", std::string(sluice::StatusCodeName(written.status().code())).c_str());
   return 0;

@@ -75,11 +75,13 @@ TEST(RedisLockProcess, PausedHolderIsFencedOff) {
 
   // The lease lapses on the server while the holder is stopped; this process
   // gets the lock (waiting on the lock itself, not on a timer) and writes.
-  Result<Lease> lease = (*lock)->Acquire("paused-job", std::chrono::milliseconds(30'000), std::chrono::seconds(10));
+  Result<Lease> lease =
+      (*lock)->Acquire("paused-job", std::chrono::milliseconds(30'000), std::chrono::seconds(10));
   ASSERT_TRUE(lease.ok()) << lease.status().ToString();
   ASSERT_GT(lease->fencing_token, paused_token);
   ASSERT_TRUE((*store)
-                  ->AtomicUpdate("resource-data", [](const Record*) { return Update::Put(std::string("current")); },
+                  ->AtomicUpdate("resource-data",
+                                 [](const Record*) { return Update::Put(std::string("current")); },
                                  {.fencing_token = lease->fencing_token})
                   .ok());
 

@@ -7,8 +7,6 @@
 #pragma once
 
 #include <chrono>
-#include <cstdio>
-#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,21 +59,15 @@ inline std::vector<std::string> LockKeys(std::string_view prefix, std::string_vi
 
 // The part of a TTL a holder can count on: minus a drift allowance.
 inline std::chrono::nanoseconds LeaseValidity(std::chrono::milliseconds ttl, double drift_factor) {
-  const auto drift = std::chrono::duration_cast<std::chrono::nanoseconds>(ttl * drift_factor) +
-                     std::chrono::milliseconds(2);
+  const auto drift =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(ttl * drift_factor) + std::chrono::milliseconds(2);
   return std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(ttl) - drift);
-}
-
-inline std::string RandomOwnerToken(std::mt19937_64& rng) {
-  char buf[33];
-  std::snprintf(buf, sizeof(buf), "%016llx%016llx", static_cast<unsigned long long>(rng()),
-                static_cast<unsigned long long>(rng()));
-  return buf;
 }
 
 inline Status LeaseLost(const Lease& lease) {
   return FailedPreconditionError("lock \"" + lease.resource + "\" with fencing token " +
-                                 std::to_string(lease.fencing_token) + " was no longer held (expired or taken over)");
+                                 std::to_string(lease.fencing_token) +
+                                 " was no longer held (expired or taken over)");
 }
 
 }  // namespace sluice::redis

@@ -99,7 +99,8 @@ TEST(RedisLock, StaleHolderIsFencedOff) {
   ASSERT_GT(fresh->fencing_token, (*stale)->fencing_token);
   auto put = [](std::string v) { return [v](const Record*) { return Update::Put(v); }; };
   ASSERT_TRUE(store->AtomicUpdate("config", put("new"), {.fencing_token = fresh->fencing_token}).ok());
-  Result<std::optional<Record>> late = store->AtomicUpdate("config", put("old"), {.fencing_token = (*stale)->fencing_token});
+  Result<std::optional<Record>> late =
+      store->AtomicUpdate("config", put("old"), {.fencing_token = (*stale)->fencing_token});
   EXPECT_EQ(late.status().code(), StatusCode::kFailedPrecondition) << late.status().ToString();
   EXPECT_EQ(std::get<std::string>((*store->Get("config"))->value), "new");
   EXPECT_EQ(lock->Release(**stale).code(), StatusCode::kFailedPrecondition);

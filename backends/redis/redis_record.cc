@@ -63,7 +63,8 @@ Result<std::vector<LogEntry>> DecodeLog(const FieldReader& r) {
       return r.Error("log", "malformed entry \"" + std::string(item) + "\"");
     }
     auto [p2, e2] = std::from_chars(item.data() + colon + 1, end, e.cost);
-    if (e2 != std::errc() || p2 != end) return r.Error("log", "malformed entry \"" + std::string(item) + "\"");
+    if (e2 != std::errc() || p2 != end)
+      return r.Error("log", "malformed entry \"" + std::string(item) + "\"");
     entries.push_back(e);
     text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
   }
@@ -137,7 +138,8 @@ HashFields EncodeRecordFields(const Record& record) {
   std::visit(
       [&](const auto& s) {
         using S = std::decay_t<decltype(s)>;
-        for (const auto& [name, member] : RedisFields<S>::kFields) f.emplace_back(std::string(name), Int(s.*member));
+        for (const auto& [name, member] : RedisFields<S>::kFields)
+          f.emplace_back(std::string(name), Int(s.*member));
         if constexpr (std::is_same_v<S, SlidingWindowLogState>) f.emplace_back("log", EncodeLog(s));
       },
       lr.state);
@@ -149,11 +151,13 @@ Result<HashMap> ToHashMap(const Reply& reply) {
   if (reply.type != Reply::Type::kArray || reply.elements.size() % 2 != 0) {
     return DataLossError("redis: expected field/value pairs, got " + reply.ToString());
   }
-  for (size_t i = 0; i < reply.elements.size(); i += 2) out[reply.elements[i].str] = reply.elements[i + 1].str;
+  for (size_t i = 0; i < reply.elements.size(); i += 2)
+    out[reply.elements[i].str] = reply.elements[i + 1].str;
   return out;
 }
 
-Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const HashMap& fields, int64_t now_ns) {
+Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const HashMap& fields,
+                                                 int64_t now_ns) {
   if (fields.find("k") == fields.end()) return std::optional<Record>();  // absent, or a fence alone
   const FieldReader r(key, fields);
   Record record;
@@ -180,15 +184,26 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
   p.alignment = *align;
   Result<LimiterState> decoded = InternalError("unreachable");
   switch (p.algorithm) {
-    case Algorithm::kTokenBucket: decoded = DecodeState<TokenBucketState>(r); break;
-    case Algorithm::kGcra: decoded = DecodeState<GcraState>(r); break;
-    case Algorithm::kFixedWindow: decoded = DecodeState<FixedWindowState>(r); break;
-    case Algorithm::kSlidingWindowLog: decoded = DecodeState<SlidingWindowLogState>(r); break;
-    case Algorithm::kSlidingWindowCounter: decoded = DecodeState<SlidingWindowCounterState>(r); break;
+    case Algorithm::kTokenBucket:
+      decoded = DecodeState<TokenBucketState>(r);
+      break;
+    case Algorithm::kGcra:
+      decoded = DecodeState<GcraState>(r);
+      break;
+    case Algorithm::kFixedWindow:
+      decoded = DecodeState<FixedWindowState>(r);
+      break;
+    case Algorithm::kSlidingWindowLog:
+      decoded = DecodeState<SlidingWindowLogState>(r);
+      break;
+    case Algorithm::kSlidingWindowCounter:
+      decoded = DecodeState<SlidingWindowCounterState>(r);
+      break;
   }
   SLUICE_ASSIGN_OR_RETURN(LimiterState state, std::move(decoded));
   Status valid = ValidateState(p, state, now_ns);
-  if (!valid.ok()) return DataLossError("redis hash for key \"" + key + "\": " + std::string(valid.message()));
+  if (!valid.ok())
+    return DataLossError("redis hash for key \"" + key + "\": " + std::string(valid.message()));
   record.value = LimiterRecord{p, std::move(state)};
   return std::optional<Record>(std::move(record));
 }

@@ -34,6 +34,7 @@ Result<HashMap> ToHashMap(const Reply& reply);
 // Decodes the record stored under `key`; nullopt if the hash holds no record
 // (absent, or only a fence) or it expired by `now_ns`. kDataLoss when a field
 // is missing or malformed, naming the key and field.
-Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const HashMap& fields, int64_t now_ns);
+Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const HashMap& fields,
+                                                 int64_t now_ns);
 
 }  // namespace sluice::redis

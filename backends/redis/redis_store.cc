@@ -90,8 +90,12 @@ constexpr int64_t kTtlSlackMs = 1000;
 // Each script runs its whole chunk on every call, so a decision script holds
 // only the code of its own algorithm; the all-or-nothing script holds all.
 std::vector<std::string> BuildScripts() {
-  const std::string_view per_algorithm[] = {{}, scripts::kTokenBucket, scripts::kGcra, scripts::kFixedWindow,
-                                            scripts::kSlidingWindowLog, scripts::kSlidingWindowCounter};
+  const std::string_view per_algorithm[] = {{},
+                                            scripts::kTokenBucket,
+                                            scripts::kGcra,
+                                            scripts::kFixedWindow,
+                                            scripts::kSlidingWindowLog,
+                                            scripts::kSlidingWindowCounter};
   const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
                               std::string(scripts::kBignum) + "\n" + std::string(scripts::kCommon) + "\n";
   std::vector<std::string> out(kScriptCount);
@@ -100,8 +104,8 @@ std::vector<std::string> BuildScripts() {
   for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
                       Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
     const auto i = static_cast<size_t>(a);
-    out[i] = prelude + std::string(per_algorithm[i]) + "\n" + std::string(scripts::kDecide) + "\nreturn decide_one('" +
-             std::string(AlgorithmName(a)) + "')\n";
+    out[i] = prelude + std::string(per_algorithm[i]) + "\n" + std::string(scripts::kDecide) +
+             "\nreturn decide_one('" + std::string(AlgorithmName(a)) + "')\n";
     all += std::string(per_algorithm[i]) + "\n";
   }
   out[kDecideAll] = all + std::string(scripts::kDecide) + "\nreturn decide_all()\n";
@@ -168,8 +172,7 @@ class RedisStore final : public Store {
   RedisStore(const RedisStoreOptions& options, Endpoint endpoint)
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
-        client_(std::move(endpoint), options.connect_timeout),
-        rng_(std::random_device{}()) {
+        client_(std::move(endpoint), options.connect_timeout) {
     // Registered in ScriptId order.
     for (std::string& text : BuildScripts()) client_.AddScript(std::move(text));
   }
@@ -182,11 +185,16 @@ class RedisStore final : public Store {
   Result<Decision> Decide(const DecideRequest& request) override {
     SLUICE_RETURN_IF_ERROR(CheckRequest(request));
     const Policy& p = *request.policy;
-    const std::vector<std::string> argv = {NowArg(), std::string(OpName(request.op)), std::to_string(request.cost),
-                                           std::to_string(p.limit), std::to_string(p.refill_amount),
+    const std::vector<std::string> argv = {NowArg(),
+                                           std::string(OpName(request.op)),
+                                           std::to_string(request.cost),
+                                           std::to_string(p.limit),
+                                           std::to_string(p.refill_amount),
                                            std::to_string(p.interval.count()),
-                                           std::string(WindowAlignmentName(p.alignment)), NewVersion()};
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(static_cast<size_t>(p.algorithm), {RedisKey(request.key)}, argv));
+                                           std::string(WindowAlignmentName(p.alignment)),
+                                           NewVersion()};
+    SLUICE_ASSIGN_OR_RETURN(Reply reply,
+                            client_.Eval(static_cast<size_t>(p.algorithm), {RedisKey(request.key)}, argv));
     if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
     decisions_.fetch_add(1, std::memory_order_relaxed);
     SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 0));
@@ -202,7 +210,8 @@ class RedisStore final : public Store {
       SLUICE_RETURN_IF_ERROR(CheckRequest(requests[i]));
       for (size_t j = 0; j < i; ++j) {
         if (requests[j].key == requests[i].key) {
-          return InvalidArgumentError("DecideAll: key \"" + std::string(requests[i].key) + "\" appears twice");
+          return InvalidArgumentError("DecideAll: key \"" + std::string(requests[i].key) +
+                                      "\" appears twice");
         }
       }
       keys.push_back(RedisKey(requests[i].key));
@@ -210,10 +219,10 @@ class RedisStore final : public Store {
     args.push_back(NowArg());
     for (const DecideRequest& r : requests) {
       const Policy& p = *r.policy;
-      for (std::string v : {std::string(AlgorithmName(p.algorithm)), std::string(OpName(r.op)), std::to_string(r.cost),
-                            std::to_string(p.limit), std::to_string(p.refill_amount),
-                            std::to_string(p.interval.count()), std::string(WindowAlignmentName(p.alignment)),
-                            NewVersion()}) {
+      for (std::string v :
+           {std::string(AlgorithmName(p.algorithm)), std::string(OpName(r.op)), std::to_string(r.cost),
+            std::to_string(p.limit), std::to_string(p.refill_amount), std::to_string(p.interval.count()),
+            std::string(WindowAlignmentName(p.alignment)), NewVersion()}) {
         args.push_back(std::move(v));
       }
     }
@@ -383,7 +392,8 @@ class RedisStore final : public Store {
   // record has already expired.
   Status PreparePut(const Record& record, int64_t now, Write* write) {
     if (const auto* lr = std::get_if<LimiterRecord>(&record.value)) {
-      SLUICE_RETURN_IF_ERROR(ValidateState(lr->policy, lr->state, now).WithContext("record \"" + record.key + "\""));
+      SLUICE_RETURN_IF_ERROR(
+          ValidateState(lr->policy, lr->state, now).WithContext("record \"" + record.key + "\""));
       Record normalised = record;
       normalised.expires_at_ns = ExpiresAt(lr->policy, lr->state);
       return PrepareFields(normalised, now, write);
@@ -414,7 +424,9 @@ class RedisStore final : public Store {
       args.push_back(w.expected_version);
       args.push_back(NewVersion());
       args.push_back(std::to_string(w.fence));
-      args.push_back(w.action == Write::Action::kPut ? "put" : w.action == Write::Action::kDelete ? "del" : "keep");
+      args.push_back(w.action == Write::Action::kPut      ? "put"
+                     : w.action == Write::Action::kDelete ? "del"
+                                                          : "keep");
       args.push_back(std::to_string(w.ttl_ms));
       args.push_back(std::to_string(w.fields.size()));
       for (const auto& [name, value] : w.fields) {
@@ -435,18 +447,12 @@ class RedisStore final : public Store {
                                    " is older than token " + seen + " that already wrote this key");
   }
 
-  std::string NewVersion() {
-    std::lock_guard<std::mutex> lock(mu_);
-    char buf[17];
-    std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(rng_()));
-    return buf;
-  }
+  std::string NewVersion() { return tokens_.Next(1); }
 
   const RedisStoreOptions options_;
   Clock* clock_;
   mutable RedisClient client_;
-  std::mutex mu_;
-  std::mt19937_64 rng_;  // guarded by mu_
+  RandomTokens tokens_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
 };
 
@@ -454,7 +460,8 @@ class RedisStore final : public Store {
 
 Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options) {
   SLUICE_ASSIGN_OR_RETURN(Endpoint endpoint, Endpoint::Parse(options.uri));
-  if (options.max_attempts < 1) return InvalidArgumentError("RedisStoreOptions.max_attempts must be at least 1");
+  if (options.max_attempts < 1)
+    return InvalidArgumentError("RedisStoreOptions.max_attempts must be at least 1");
   auto store = std::make_unique<RedisStore>(options, std::move(endpoint));
   SLUICE_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));

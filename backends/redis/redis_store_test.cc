@@ -7,15 +7,15 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <optional>
 #include <random>
-#include <cstdlib>
 #include <string>
 
+#include "redis/redis_connection.h"
 #include "sluice/backends/redis.h"
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
-#include "redis/redis_connection.h"
 
 namespace sluice::redis {
 namespace {
@@ -31,14 +31,16 @@ std::string RedisUri() {
 // Every store gets its own key prefix, so each test starts empty.
 Result<std::unique_ptr<Store>> MakeRedisStore(Clock& clock) {
   static std::atomic<int> counter{0};
-  if (RedisUri().empty()) return NotSupportedError("SLUICE_TEST_REDIS_DIR is not set (run through ctest -L redis)");
+  if (RedisUri().empty())
+    return NotSupportedError("SLUICE_TEST_REDIS_DIR is not set (run through ctest -L redis)");
   return CreateRedisStore({.uri = RedisUri(),
                            .key_prefix = "conformance" + std::to_string(counter.fetch_add(1)) + ":",
                            .time_source = TimeSource::kClient,
                            .clock = &clock});
 }
 
-INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest, ::testing::Values(StoreFactory{"redis", MakeRedisStore}),
+INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest,
+                         ::testing::Values(StoreFactory{"redis", MakeRedisStore}),
                          [](const auto& param_info) { return param_info.param.name; });
 
 // A policy with parameters anywhere in their valid range, small or huge, so
@@ -53,12 +55,18 @@ Policy RandomPolicy(std::mt19937_64& rng) {
   const auto interval = std::chrono::nanoseconds(
       pick({1, 7, 1'000'000, 1'000'000'000, 86'400'000'000'000, 36'525LL * 86'400'000'000'000}));
   switch (rng() % 6) {
-    case 0: return Policy::TokenBucket(limit, amount, interval);
-    case 1: return Policy::Gcra(limit, amount, interval);
-    case 2: return Policy::FixedWindow(limit, interval);
-    case 3: return Policy::CalendarWindow(limit, static_cast<WindowAlignment>(1 + rng() % 4));
-    case 4: return Policy::SlidingWindowLog(std::min<int64_t>(limit, 1000), interval);
-    default: return Policy::SlidingWindowCounter(limit, interval);
+    case 0:
+      return Policy::TokenBucket(limit, amount, interval);
+    case 1:
+      return Policy::Gcra(limit, amount, interval);
+    case 2:
+      return Policy::FixedWindow(limit, interval);
+    case 3:
+      return Policy::CalendarWindow(limit, static_cast<WindowAlignment>(1 + rng() % 4));
+    case 4:
+      return Policy::SlidingWindowLog(std::min<int64_t>(limit, 1000), interval);
+    default:
+      return Policy::SlidingWindowCounter(limit, interval);
   }
 }
 
@@ -67,8 +75,10 @@ Policy RandomPolicy(std::mt19937_64& rng) {
 TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
   testing::SimulatedClock clock(0);
-  auto store = CreateRedisStore(
-      {.uri = RedisUri(), .key_prefix = "lua-extremes:", .time_source = TimeSource::kClient, .clock = &clock});
+  auto store = CreateRedisStore({.uri = RedisUri(),
+                                 .key_prefix = "lua-extremes:",
+                                 .time_source = TimeSource::kClient,
+                                 .clock = &clock});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     std::mt19937_64 rng(seed);
@@ -83,8 +93,10 @@ TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
       const int64_t jump = jumps[rng() % 6];
       if (clock.NowNanos() <= INT64_MAX - jump) clock.Advance(std::chrono::nanoseconds(jump));
       const uint64_t pick = rng() % 10;
-      const Operation op = pick == 0 ? Operation::kReset : pick < 2 ? Operation::kRefund
-                           : pick < 4 ? Operation::kPeek : Operation::kConsume;
+      const Operation op = pick == 0  ? Operation::kReset
+                           : pick < 2 ? Operation::kRefund
+                           : pick < 4 ? Operation::kPeek
+                                      : Operation::kConsume;
       const int64_t costs[] = {0, 1, p.limit / 2, p.limit};
       const int64_t cost = costs[rng() % 4];
       Result<Evaluation> want = Evaluate(p, model, op, cost, clock.NowNanos());
@@ -143,7 +155,8 @@ TEST(RedisStore, BadUriIsInvalidArgument) {
 }
 
 TEST(RedisStore, UnreachableServerIsUnavailable) {
-  EXPECT_EQ(CreateRedisStore({.uri = "unix:///nonexistent/sluice.sock"}).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(CreateRedisStore({.uri = "unix:///nonexistent/sluice.sock"}).status().code(),
+            StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -36,8 +36,8 @@ TEST_P(RedisStressTest, ProcessesTogetherAdmitExactlyTheLimit) {
 
   std::vector<FILE*> running;
   for (int p = 0; p < kProcesses; ++p) {
-    const std::string cmd = std::string(worker) + " '" + uri + "' " + std::string(AlgorithmName(GetParam())) + " " +
-                            std::to_string(limit) + " " + key + " " + std::to_string(kThreads) + " " +
+    const std::string cmd = std::string(worker) + " '" + uri + "' " + std::string(AlgorithmName(GetParam())) +
+                            " " + std::to_string(limit) + " " + key + " " + std::to_string(kThreads) + " " +
                             std::to_string(kAttempts);
     FILE* f = popen(cmd.c_str(), "r");
     ASSERT_NE(f, nullptr) << cmd;

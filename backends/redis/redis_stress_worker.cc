@@ -31,11 +31,21 @@ int main(int argc, char** argv) {
   sluice::Policy policy;
   switch (*algorithm) {
     // The whole burst comes back only after a century.
-    case sluice::Algorithm::kTokenBucket: policy = sluice::Policy::TokenBucket(limit, 1, century); break;
-    case sluice::Algorithm::kGcra: policy = sluice::Policy::Gcra(limit, limit, century); break;
-    case sluice::Algorithm::kFixedWindow: policy = sluice::Policy::FixedWindow(limit, century); break;
-    case sluice::Algorithm::kSlidingWindowLog: policy = sluice::Policy::SlidingWindowLog(limit, century); break;
-    case sluice::Algorithm::kSlidingWindowCounter: policy = sluice::Policy::SlidingWindowCounter(limit, century); break;
+    case sluice::Algorithm::kTokenBucket:
+      policy = sluice::Policy::TokenBucket(limit, 1, century);
+      break;
+    case sluice::Algorithm::kGcra:
+      policy = sluice::Policy::Gcra(limit, limit, century);
+      break;
+    case sluice::Algorithm::kFixedWindow:
+      policy = sluice::Policy::FixedWindow(limit, century);
+      break;
+    case sluice::Algorithm::kSlidingWindowLog:
+      policy = sluice::Policy::SlidingWindowLog(limit, century);
+      break;
+    case sluice::Algorithm::kSlidingWindowCounter:
+      policy = sluice::Policy::SlidingWindowCounter(limit, century);
+      break;
   }
   auto store = sluice::redis::CreateRedisStore({.uri = uri, .key_prefix = "stress:"});
   if (!store.ok()) {

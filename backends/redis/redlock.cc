@@ -28,8 +28,7 @@ return 1
 class Redlock final : public Lock {
  public:
   Redlock(const RedlockOptions& options, std::vector<Endpoint> endpoints)
-      : options_(options), clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
-        rng_(std::random_device{}()) {
+      : options_(options), clock_(options.clock != nullptr ? options.clock : &Clock::Real()) {
     for (Endpoint& e : endpoints) {
       auto server = std::make_unique<Server>(std::move(e), options.server_timeout);
       servers_.push_back(std::move(server));
@@ -41,7 +40,7 @@ class Redlock final : public Lock {
     const std::vector<std::string> keys = LockKeys(options_.key_prefix, resource);
     Lease lease;
     lease.resource = std::string(resource);
-    lease.owner_token = NewToken();
+    lease.owner_token = tokens_.Next(2);
     const Clock::Monotonic start = clock_->MonotonicNow();
     std::vector<Server*> granted;
     size_t held = 0;
@@ -78,8 +77,8 @@ class Redlock final : public Lock {
     const size_t answered = granted.size() + held;
     if (answered < Quorum() && servers_.size() - answered > servers_.size() - Quorum()) {
       return UnavailableError("redlock \"" + std::string(resource) + "\": only " + std::to_string(answered) +
-                              " of " + std::to_string(servers_.size()) + " servers answered; a majority needs " +
-                              std::to_string(Quorum()));
+                              " of " + std::to_string(servers_.size()) +
+                              " servers answered; a majority needs " + std::to_string(Quorum()));
     }
     return std::optional<Lease>();
   }
@@ -88,7 +87,8 @@ class Redlock final : public Lock {
     const std::vector<std::string> keys = LockKeys(options_.key_prefix, lease.resource);
     size_t released = 0;
     for (auto& server : servers_) {
-      Result<Reply> r = server->Eval(server->release, {keys[0]}, {lease.owner_token}, options_.server_timeout);
+      Result<Reply> r =
+          server->Eval(server->release, {keys[0]}, {lease.owner_token}, options_.server_timeout);
       if (r.ok() && r->integer == 1) ++released;
     }
     if (released == 0) return LeaseLost(lease);
@@ -101,8 +101,9 @@ class Redlock final : public Lock {
     const Clock::Monotonic start = clock_->MonotonicNow();
     size_t extended = 0;
     for (auto& server : servers_) {
-      Result<Reply> r = server->Eval(server->extend, {keys[0]}, {lease.owner_token, std::to_string(ttl.count())},
-                                     options_.server_timeout);
+      Result<Reply> r =
+          server->Eval(server->extend, {keys[0]}, {lease.owner_token, std::to_string(ttl.count())},
+                       options_.server_timeout);
       if (r.ok() && r->integer == 1) ++extended;
     }
     if (extended < Quorum() || clock_->MonotonicNow() - start >= Validity(ttl)) return LeaseLost(lease);
@@ -132,22 +133,17 @@ class Redlock final : public Lock {
     return LeaseValidity(ttl, options_.drift_factor);
   }
 
-  std::string NewToken() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return RandomOwnerToken(rng_);
-  }
-
   const RedlockOptions options_;
   Clock* clock_;
   std::vector<std::unique_ptr<Server>> servers_;
-  std::mutex mu_;
-  std::mt19937_64 rng_;  // guarded by mu_
+  RandomTokens tokens_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Lock>> CreateRedlock(const RedlockOptions& options) {
-  if (options.uris.empty()) return InvalidArgumentError("RedlockOptions.uris: at least one server is required");
+  if (options.uris.empty())
+    return InvalidArgumentError("RedlockOptions.uris: at least one server is required");
   if (options.drift_factor < 0 || options.drift_factor >= 1) {
     return InvalidArgumentError("RedlockOptions.drift_factor must be in [0, 1)");
   }

@@ -32,8 +32,8 @@ std::vector<std::string> ServerDirs() {
 // Starts or stops one server with the fixture's script (restarts come back
 // empty: no persistence, so fence counters restart at zero).
 void Server(const std::string& action, const std::string& dir) {
-  const std::string cmd = "bash '" + std::string(std::getenv("SLUICE_TEST_REDIS_SCRIPT")) + "' " + action + " '" + dir +
-                          "' >/dev/null 2>&1";
+  const std::string cmd = "bash '" + std::string(std::getenv("SLUICE_TEST_REDIS_SCRIPT")) + "' " + action +
+                          " '" + dir + "' >/dev/null 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
 }
 
@@ -46,7 +46,8 @@ class RedlockTest : public ::testing::Test {
     }
     RedlockOptions options;
     for (const std::string& dir : dirs_) options.uris.push_back("unix://" + dir + "/redis.sock");
-    options.key_prefix = std::string("redlock-") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ":";
+    options.key_prefix =
+        std::string("redlock-") + ::testing::UnitTest::GetInstance()->current_test_info()->name() + ":";
     options.server_timeout = milliseconds(200);
     Result<std::unique_ptr<Lock>> lock = CreateRedlock(options);
     ASSERT_TRUE(lock.ok()) << lock.status().ToString();
