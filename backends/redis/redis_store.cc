@@ -125,9 +125,10 @@ Result<int64_t> ParseInt(const Reply& r, std::string_view what) {
   return v;
 }
 
-// A decision from five reply elements starting at `at`.
+// A decision from four reply elements starting at `at`: allowed, remaining,
+// reset_after, retry_after (integers, or digits when beyond 2^52).
 Result<Decision> ParseDecision(const Reply& reply, size_t at) {
-  if (reply.type != Reply::Type::kArray || reply.elements.size() < at + 5) {
+  if (reply.type != Reply::Type::kArray || reply.elements.size() < at + 4) {
     return DataLossError("redis decision script: unexpected reply " + reply.ToString());
   }
   Decision d;
@@ -228,14 +229,14 @@ class RedisStore final : public Store {
     }
     SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(kDecideAll, keys, args));
     if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
-    if (reply.type != Reply::Type::kArray || reply.elements.size() != 2 + 5 * requests.size()) {
+    if (reply.type != Reply::Type::kArray || reply.elements.size() != 1 + 4 * requests.size()) {
       return DataLossError("redis decision script: unexpected reply " + reply.ToString());
     }
     MultiDecision out;
     SLUICE_ASSIGN_OR_RETURN(int64_t allowed, ParseInt(reply.elements[0], "allowed"));
     out.allowed = allowed == 1;
     for (size_t i = 0; i < requests.size(); ++i) {
-      SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 2 + 5 * i));
+      SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 1 + 4 * i));
       d.limit = requests[i].policy->limit;
       out.decisions.push_back(d);
     }

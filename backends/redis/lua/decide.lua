@@ -67,10 +67,27 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
     return
   end
   if not (changed or not k.live) then return end
-  redis.call('DEL', key)
   local a = ALGORITHMS[algorithm]
-  local args = {'v', version, 'x', format_time(d.expires_at), 'k', algorithm, 'pl', S(p.limit), 'pr', S(p.refill),
-                'pi', S(p.interval), 'pw', p.alignment}
+  local args = {'v', version, 'x', format_time(d.expires_at)}
+  -- A hash that already holds this algorithm's record keeps its field set:
+  -- overwrite what changed. Otherwise start afresh (keeping a fence).
+  local same_kind = k.live and k.h.k == algorithm
+  if not same_kind then
+    redis.call('DEL', key)
+    args[#args + 1] = 'k'
+    args[#args + 1] = algorithm
+    if k.h.f then
+      args[#args + 1] = 'f'
+      args[#args + 1] = k.h.f
+    end
+  end
+  local policy = {pl = S(p.limit), pr = S(p.refill), pi = S(p.interval), pw = p.alignment}
+  for f, v in pairs(policy) do
+    if not same_kind or k.h[f] ~= v then
+      args[#args + 1] = f
+      args[#args + 1] = v
+    end
+  end
   for _, f in ipairs(a.fields) do
     args[#args + 1] = f
     if a.times[f] then args[#args + 1] = format_time(s[f]) else args[#args + 1] = S(s[f]) end
@@ -78,10 +95,6 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
   if a.format then
     args[#args + 1] = 'log'
     args[#args + 1] = a.format(s.entries)
-  end
-  if k.h.f then
-    args[#args + 1] = 'f'
-    args[#args + 1] = k.h.f
   end
   redis.call('HSET', key, unpack(args))
   -- TTL_SLACK_MS (set by the store) keeps the key a little past its exact
@@ -93,13 +106,19 @@ local function policy_at(argv, i)
   return {limit = N(argv[i]), refill = N(argv[i + 1]), interval = N(argv[i + 2]), alignment = argv[i + 3]}
 end
 
+-- A value for the reply: an integer reply while exact, digits otherwise.
+local function R(a)
+  if type(a) == 'number' then return a end
+  return S(a)
+end
+
 local function reply(d)
-  return {d.allowed and 1 or 0, S(d.remaining), S(d.reset_after), S(d.retry_after), format_time(d.expires_at)}
+  return {d.allowed and 1 or 0, R(d.remaining), R(d.reset_after), R(d.retry_after)}
 end
 
 -- One decision. KEYS[1]; ARGV: now ('' = the server's TIME), operation,
 -- cost, limit, refill, interval, alignment, new version.
--- Returns {allowed, remaining, reset_after, retry_after, expires_at, now}.
+-- Returns {allowed, remaining, reset_after, retry_after}.
 local function decide_one(algorithm)
   local now_hi, now_lo, now_text = read_now()
   local op, cost, p = ARGV[2], N(ARGV[3]), policy_at(ARGV, 4)
@@ -107,15 +126,13 @@ local function decide_one(algorithm)
   local k = load(KEYS[1], algorithm, now)
   local d, s, changed = ALGORITHMS[algorithm].run(p, k.st, op, cost, now)
   if op ~= 'peek' then store(KEYS[1], k, algorithm, p, d, s, changed, ARGV[8], now) end
-  local out = reply(d)
-  out[#out + 1] = format_time(now)
-  return out
+  return reply(d)
 end
 
 -- Several limits, all or nothing. KEYS: distinct keys; ARGV: now, then per key
 -- algorithm, operation, cost, limit, refill, interval, alignment, new version.
--- Returns {allowed, now, then per key allowed, remaining, reset_after,
--- retry_after, expires_at}; nothing is written unless every limit admits.
+-- Returns {allowed, then per key allowed, remaining, reset_after,
+-- retry_after}; nothing is written unless every limit admits.
 local function decide_all()
   local now_hi, now_lo, now_text = read_now()
   local plans = {}
@@ -132,7 +149,6 @@ local function decide_all()
     local d = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, op, plan.cost, plan.now)
     if plan.op == 'consume' and d.allowed then d.remaining = max(ZERO, sub(d.remaining, plan.cost)) end
     plan.d = d
-    plan.expires = format_time(d.expires_at)
     all = all and d.allowed
     plans[i] = plan
   end
@@ -142,14 +158,11 @@ local function decide_all()
       local d, s, changed = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, plan.op, plan.cost, plan.now)
       if plan.op ~= 'peek' then store(KEYS[i], plan.k, plan.algorithm, plan.p, d, s, changed, plan.version, plan.now) end
       plan.d = d
-      plan.expires = format_time(d.expires_at)
     end
   end
-  local out = {all and 1 or 0, ''}
+  local out = {all and 1 or 0}
   for _, plan in ipairs(plans) do
-    local r = reply(plan.d)
-    r[5] = plan.expires  -- formatted under the plan's own origin
-    for _, v in ipairs(r) do out[#out + 1] = v end
+    for _, v in ipairs(reply(plan.d)) do out[#out + 1] = v end
   end
   return out
 end
