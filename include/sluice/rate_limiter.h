@@ -43,10 +43,12 @@
 
 namespace sluice {
 
-// The store key for (`prefix`, `id`, `key`): "prefix:id:key" with '%', ':',
-// '{' and '}' in each part written as %25, %3A, %7B and %7D. The encoding is
-// injective, so no choice of user keys makes two limiters share state, and no
-// user part can carry a Redis Cluster hash tag.
+// The store key for (`prefix`, `id`, `key`): "prefix:id:{key}" with '%', ':',
+// '{' and '}' in each part written as %25, %3A, %7B and %7D (an empty key is
+// written as a lone "%"). The encoding is injective, so no choice of user keys
+// makes two limiters share state. The user key is the Redis Cluster hash tag:
+// every limit on one user key lives in one hash slot (so several limits on it
+// are decided in one script), and no user part can choose another slot.
 SLUICE_EXPORT std::string StoreKey(std::string_view prefix, std::string_view id, std::string_view key);
 
 struct RateLimiterOptions {

@@ -28,12 +28,18 @@ void AppendEscaped(std::string& out, std::string_view part) {
 
 std::string StoreKey(std::string_view prefix, std::string_view id, std::string_view key) {
   std::string out;
-  out.reserve(prefix.size() + id.size() + key.size() + 2);
+  out.reserve(prefix.size() + id.size() + key.size() + 5);
   AppendEscaped(out, prefix);
   out += ':';
   AppendEscaped(out, id);
-  out += ':';
-  AppendEscaped(out, key);
+  out += ":{";
+  // Redis ignores an empty tag "{}"; a lone '%' never results from escaping.
+  if (key.empty()) {
+    out += '%';
+  } else {
+    AppendEscaped(out, key);
+  }
+  out += '}';
   return out;
 }
 

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 #include <set>
 #include <thread>
@@ -138,11 +139,15 @@ TEST(StoreKey, IsInjective) {
     if (parts.insert(t).second) {
       const std::string k = StoreKey(std::get<0>(t), std::get<1>(t), std::get<2>(t));
       ASSERT_TRUE(keys.insert(k).second) << "collision: " << k;
-      EXPECT_EQ(k.find('{'), std::string::npos);
-      EXPECT_EQ(k.find('}'), std::string::npos);
+      // Exactly one hash tag, ours, holding the user key.
+      EXPECT_EQ(std::count(k.begin(), k.end(), '{'), 1) << k;
+      EXPECT_EQ(std::count(k.begin(), k.end(), '}'), 1) << k;
+      EXPECT_EQ(k.back(), '}');
+      EXPECT_GT(k.size() - k.find('{'), 2u) << "empty hash tag in " << k;
     }
   }
-  EXPECT_EQ(StoreKey("rl", "api", "user:1"), "rl:api:user%3A1");
+  EXPECT_EQ(StoreKey("rl", "api", "user:1"), "rl:api:{user%3A1}");
+  EXPECT_EQ(StoreKey("rl", "api", ""), "rl:api:{%}");
 }
 
 TEST_F(RateLimiterTest, NamespacesNeverCollide) {
