@@ -36,17 +36,20 @@ size_t RedisClient::AddScript(std::string text) {
 }
 
 Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
-                                const std::vector<std::string>& argv,
-                                std::optional<std::chrono::milliseconds> timeout) {
+                                const std::vector<std::string>& argv, std::optional<std::chrono::milliseconds> timeout) {
+  // The script text (kilobytes) is copied only to load it or after NOSCRIPT,
+  // never on the common path.
+  auto text = [&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    return scripts_.at(id);
+  };
   std::string sha;
-  std::string text;
   {
     std::lock_guard<std::mutex> lock(mu_);
     sha = shas_.at(id);
-    text = scripts_.at(id);
   }
   if (sha.empty()) {
-    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", text}, timeout));
+    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", text()}, timeout));
     if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
     sha = loaded.str;
     std::lock_guard<std::mutex> lock(mu_);
@@ -62,7 +65,7 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
   SLUICE_ASSIGN_OR_RETURN(Reply reply, Call(args, timeout));
   if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
   args[0] = "EVAL";
-  args[1] = std::move(text);
+  args[1] = text();
   return Call(std::move(args), timeout);
 }
 
