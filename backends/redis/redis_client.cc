@@ -3,6 +3,7 @@
 
 #include "redis/redis_client.h"
 
+#include <condition_variable>
 #include <cstdio>
 
 namespace sluice::redis {
@@ -26,6 +27,30 @@ Result<Reply> RedisClient::Call(std::vector<std::string> args,
     return r;
   }
   return conn->Call(std::move(args));
+}
+
+std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<std::string>>& commands) {
+  std::vector<Result<Reply>> results(commands.size(), Result<Reply>(InternalError("no reply")));
+  Result<std::shared_ptr<Connection>> conn = GetConnection();
+  if (!conn.ok()) {
+    for (auto& r : results) r = conn.status();
+    return results;
+  }
+  std::mutex mu;
+  std::condition_variable done;
+  size_t remaining = commands.size();
+  for (size_t i = 0; i < commands.size(); ++i) {
+    (*conn)->Send(commands[i], [&, i](Result<Reply> r) {
+      std::lock_guard<std::mutex> lock(mu);
+      results[i] = std::move(r);
+      if (--remaining == 0) done.notify_one();
+    });
+  }
+  // Every callback runs exactly once (with a reply or the connection's
+  // failure), so this wait ends.
+  std::unique_lock<std::mutex> lock(mu);
+  done.wait(lock, [&] { return remaining == 0; });
+  return results;
 }
 
 size_t RedisClient::AddScript(std::string text) {

@@ -35,6 +35,10 @@ class RedisClient {
   // Sends one command and waits for its reply (at most `timeout` when given).
   Result<Reply> Call(std::vector<std::string> args, std::optional<std::chrono::milliseconds> timeout = {});
 
+  // Sends several commands pipelined (one write, one wait) and returns their
+  // replies in order.
+  std::vector<Result<Reply>> CallMany(const std::vector<std::vector<std::string>>& commands);
+
   // Registers a script; returns its id for Eval.
   size_t AddScript(std::string text);
 

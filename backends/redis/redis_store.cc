@@ -307,10 +307,15 @@ class RedisStore final : public Store {
       }
       cursor = page.elements[0].str;
       SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
-      for (const Reply& redis_key : page.elements[1].elements) {
-        if (redis_key.str.size() < options_.key_prefix.size()) continue;
-        const std::string key = redis_key.str.substr(options_.key_prefix.size());
-        SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
+      // One pipelined round trip reads the whole page.
+      std::vector<std::vector<std::string>> reads;
+      for (const Reply& redis_key : page.elements[1].elements) reads.push_back({"HGETALL", redis_key.str});
+      std::vector<Result<Reply>> hashes = client_.CallMany(reads);
+      for (size_t i = 0; i < hashes.size(); ++i) {
+        const std::string& redis_key = reads[i][1];
+        if (redis_key.size() < options_.key_prefix.size()) continue;
+        const std::string key = redis_key.substr(options_.key_prefix.size());
+        SLUICE_ASSIGN_OR_RETURN(Snapshot snap, ToSnapshot(key, std::move(hashes[i]), now));
         if (snap.record && !visit(*snap.record)) return Status::Ok();
       }
     } while (cursor != "0");
@@ -353,9 +358,14 @@ class RedisStore final : public Store {
   Result<Reply> Call(std::vector<std::string> args) const { return client_.Call(std::move(args)); }
 
   Result<Snapshot> Read(const std::string& key, int64_t now) {
-    SLUICE_ASSIGN_OR_RETURN(Reply reply, Call({"HGETALL", RedisKey(key)}));
-    if (reply.is_error()) return UnavailableError("redis HGETALL: " + reply.str);
-    SLUICE_ASSIGN_OR_RETURN(HashMap fields, ToHashMap(reply));
+    return ToSnapshot(key, Call({"HGETALL", RedisKey(key)}), now);
+  }
+
+  // A key's record and version from its HGETALL reply.
+  static Result<Snapshot> ToSnapshot(const std::string& key, Result<Reply> reply, int64_t now) {
+    if (!reply.ok()) return std::move(reply).status();
+    if (reply->is_error()) return UnavailableError("redis HGETALL: " + reply->str);
+    SLUICE_ASSIGN_OR_RETURN(HashMap fields, ToHashMap(*reply));
     Snapshot snap;
     if (auto it = fields.find("v"); it != fields.end()) snap.version = it->second;
     SLUICE_ASSIGN_OR_RETURN(snap.record, DecodeRecordFields(key, fields, now));
