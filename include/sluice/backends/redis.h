@@ -1,8 +1,9 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// RedisStore: sluice state shared by many processes and machines through a
-// Redis server (component sluice::redis, built with -DSLUICE_WITH_REDIS=ON).
+// RedisStore, RedisLock and Redlock: sluice state and leases shared by many
+// processes and machines through Redis (component sluice::redis, built with
+// -DSLUICE_WITH_REDIS=ON; find_package(sluice COMPONENTS redis)).
 //
 // Each sluice key is one Redis hash under `key_prefix` + key, holding the
 // record's kind, policy, state fields as decimal integers, its exact expiry
@@ -21,7 +22,9 @@
 // AtomicUpdate) are exact read-modify-writes committed by a compare-and-set
 // script that checks the version each key had when it was read.
 //
-// TODO(issue 3): Redis Cluster routing, locks, automatic batching.
+// Keys given to the store are used as they are (after `key_prefix`); keys
+// made by StoreKey carry the user key as their Cluster hash tag.
+// TODO(issue 3): Redis Cluster routing (MOVED/ASK), automatic batching.
 //
 // Thread-safety: the store is safe for concurrent use; it pipelines all
 // callers over one connection and reconnects after a failure.
