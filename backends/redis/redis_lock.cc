@@ -26,11 +26,8 @@ class RedisLock final : public Lock {
   Status Init() { return client_.Connect(); }
 
   Result<std::optional<Lease>> TryAcquire(std::string_view resource, std::chrono::milliseconds ttl) override {
-    if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
+    SLUICE_ASSIGN_OR_RETURN(Lease lease, NewLease(resource, ttl, tokens_));
     const std::vector<std::string> keys = LockKeys(options_.key_prefix, resource);
-    Lease lease;
-    lease.resource = std::string(resource);
-    lease.owner_token = tokens_.Next(2);
     const Clock::Monotonic start = clock_->MonotonicNow();
     SLUICE_ASSIGN_OR_RETURN(Reply reply,
                             client_.Eval(acquire_, keys, {lease.owner_token, std::to_string(ttl.count())}));

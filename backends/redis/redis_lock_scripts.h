@@ -11,7 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include "redis/redis_client.h"
 #include "sluice/lock.h"
+#include "sluice/result.h"
 #include "sluice/status.h"
 
 namespace sluice::redis {
@@ -62,6 +64,16 @@ inline std::chrono::nanoseconds LeaseValidity(std::chrono::milliseconds ttl, dou
   const auto drift =
       std::chrono::duration_cast<std::chrono::nanoseconds>(ttl * drift_factor) + std::chrono::milliseconds(2);
   return std::max(std::chrono::nanoseconds(0), std::chrono::nanoseconds(ttl) - drift);
+}
+
+// A lease for `resource` with a fresh owner token, before any server granted
+// it. kInvalidArgument for a TTL below 1 ms.
+inline Result<Lease> NewLease(std::string_view resource, std::chrono::milliseconds ttl, RandomTokens& tokens) {
+  if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
+  Lease lease;
+  lease.resource = std::string(resource);
+  lease.owner_token = tokens.Next(2);
+  return lease;
 }
 
 inline Status LeaseLost(const Lease& lease) {

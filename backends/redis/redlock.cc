@@ -36,11 +36,8 @@ class Redlock final : public Lock {
   }
 
   Result<std::optional<Lease>> TryAcquire(std::string_view resource, std::chrono::milliseconds ttl) override {
-    if (ttl.count() < 1) return InvalidArgumentError("lock TTL must be at least 1 ms");
+    SLUICE_ASSIGN_OR_RETURN(Lease lease, NewLease(resource, ttl, tokens_));
     const std::vector<std::string> keys = LockKeys(options_.key_prefix, resource);
-    Lease lease;
-    lease.resource = std::string(resource);
-    lease.owner_token = tokens_.Next(2);
     const Clock::Monotonic start = clock_->MonotonicNow();
     std::vector<Server*> granted;
     size_t held = 0;
