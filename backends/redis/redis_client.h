@@ -1,22 +1,39 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// RedisClient: what RedisStore and RedisLock share. One pipelined connection,
-// reconnected on the next call after a failure, and Lua scripts run by digest
-// with EVALSHA, falling back to EVAL when the server answers NOSCRIPT (after
-// a restart, a failover or SCRIPT FLUSH). NOSCRIPT means the script did not
-// run, so the fallback can never apply a script twice.
+// RedisClient: what RedisStore and RedisLock share. It talks to one Redis
+// server or to a Redis Cluster:
+//
+//  - Each server gets a small pool of pipelined connections, reconnected on
+//    the next call after a failure.
+//  - In Cluster mode a command that names a key goes to the master serving
+//    the key's slot, from a slot map read with CLUSTER SLOTS. MOVED updates
+//    the map (and a full refresh follows); ASK sends ASKING and the command
+//    back to back to the importing node; CLUSTERDOWN and (unless the caller
+//    prefers to split a multi-key call) TRYAGAIN are retried with backoff
+//    for up to `redirect_timeout`. All of these mean the command
+//    did not run, so following them can never apply a command twice. A
+//    server that cannot be reached before the command was sent triggers a
+//    refresh of the map (a failover) and a retry; once a command was sent,
+//    its failure is reported, never retried.
+//  - Lua scripts run by digest with EVALSHA, falling back to EVAL when the
+//    server answers NOSCRIPT (after a restart, a failover, SCRIPT FLUSH, or on
+//    another Cluster node). NOSCRIPT means the script did not run either.
 //
 // Thread-safe.
 
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "redis/redis_connection.h"
@@ -24,38 +41,96 @@
 
 namespace sluice::redis {
 
+struct ClientOptions {
+  // The server, or in Cluster mode any nodes to read the slot map from.
+  std::vector<Endpoint> seeds;
+  bool cluster = false;
+  // Pipelined connections per server.
+  int connections_per_node = 2;
+  std::chrono::milliseconds connect_timeout{2000};
+  // How long one call may take (0: no limit). A call that times out reports
+  // kDeadlineExceeded: it may still run on the server.
+  std::chrono::milliseconds command_timeout{0};
+  // How long one call keeps following redirections and waiting out
+  // TRYAGAIN / CLUSTERDOWN / an unreachable master before it fails.
+  std::chrono::milliseconds redirect_timeout{5000};
+};
+
+// One script call, for EvalMany.
+struct EvalCall {
+  size_t script = 0;
+  std::vector<std::string> keys;  // all in one slot; keys[0] routes the call
+  std::vector<std::string> argv;
+};
+
 class RedisClient {
  public:
-  RedisClient(Endpoint endpoint, std::chrono::milliseconds connect_timeout)
-      : endpoint_(std::move(endpoint)), connect_timeout_(connect_timeout) {}
+  explicit RedisClient(ClientOptions options);
+  // One server.
+  RedisClient(Endpoint endpoint, std::chrono::milliseconds connect_timeout);
+  ~RedisClient();
 
-  // Connects now (optional: every call connects when needed).
-  Status Connect() { return GetConnection().status(); }
+  // Connects now, and in Cluster mode reads the slot map (optional: every
+  // call connects when needed).
+  Status Connect();
 
-  // Sends one command and waits for its reply (at most `timeout` when given).
+  bool cluster() const { return options_.cluster; }
+
+  // Runs a command that names no key (PING, TIME, SCRIPT LOAD): on the
+  // server, or on a Cluster master. At most `timeout` when given, else the
+  // command timeout.
   Result<Reply> Call(std::vector<std::string> args, std::optional<std::chrono::milliseconds> timeout = {});
 
-  // Sends several commands pipelined (one write, one wait) and returns their
-  // replies in order.
-  std::vector<Result<Reply>> CallMany(const std::vector<std::vector<std::string>>& commands);
+  // Runs a command on the node serving `key`.
+  Result<Reply> CallKey(std::string_view key, std::vector<std::string> args);
+
+  // Runs commands pipelined (one write per node, one wait), each on the node
+  // serving commands[i][key_index], and returns their replies in order.
+  // With `wait_out_tryagain` false, a TRYAGAIN reply (a multi-key command
+  // whose keys are split by a slot migration) is returned at once.
+  std::vector<Result<Reply>> CallMany(const std::vector<std::vector<std::string>>& commands, size_t key_index,
+                                      bool wait_out_tryagain = true);
 
   // Registers a script; returns its id for Eval.
   size_t AddScript(std::string text);
 
-  // Runs script `id` with `keys` and `argv` (each round trip at most `timeout`).
+  // Runs script `id` with `keys` (one slot) and `argv`.
   Result<Reply> Eval(size_t id, const std::vector<std::string>& keys, const std::vector<std::string>& argv,
-                     std::optional<std::chrono::milliseconds> timeout = {});
+                     std::optional<std::chrono::milliseconds> timeout = {}, bool wait_out_tryagain = true);
+
+  // Runs several script calls pipelined and returns their replies in order.
+  std::vector<Result<Reply>> EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain = true);
+
+  // The masters to SCAN: the server, or every Cluster master.
+  Result<std::vector<Endpoint>> Masters();
+
+  // Runs a command on one given node (SCAN on a master).
+  Result<Reply> CallAt(const Endpoint& node, std::vector<std::string> args);
 
  private:
-  Result<std::shared_ptr<Connection>> GetConnection();
+  class Node;
+  struct SlotMap;
 
-  const Endpoint endpoint_;
-  const std::chrono::milliseconds connect_timeout_;
+  Result<Reply> Routed(std::optional<uint16_t> slot, std::vector<std::string> args,
+                       std::optional<std::chrono::milliseconds> timeout, bool wait_out_tryagain);
+  // The node for a slot (Cluster) or the server; refreshes a stale map first.
+  Result<std::shared_ptr<Node>> NodeFor(std::optional<uint16_t> slot);
+  std::shared_ptr<Node> NodeAt(const Endpoint& endpoint);
+  Status RefreshSlots();
+  std::string Sha(size_t id);
+  std::vector<std::string> EvalArgs(const std::string& sha, const std::vector<std::string>& keys,
+                                    const std::vector<std::string>& argv) const;
+
+  const ClientOptions options_;
   IoThread io_;
   std::mutex mu_;
-  std::shared_ptr<Connection> conn_;  // guarded by mu_
-  std::vector<std::string> scripts_;  // guarded by mu_
-  std::vector<std::string> shas_;     // guarded by mu_; "" until loaded
+  std::map<std::string, std::shared_ptr<Node>> nodes_;  // by Endpoint::ToString; guarded by mu_
+  std::shared_ptr<const SlotMap> slots_;                // guarded by mu_; null until read
+  bool slots_stale_ = false;                            // guarded by mu_
+  std::shared_ptr<Node> standalone_;                    // the server, when not a Cluster
+  std::mutex refresh_mu_;                               // one refresh at a time
+  std::vector<std::string> scripts_;                    // guarded by mu_
+  std::vector<std::string> shas_;                       // guarded by mu_; "" until loaded
 };
 
 // Random hex tokens (write versions, lock owners), safe for concurrent use.
@@ -63,6 +138,9 @@ class RandomTokens {
  public:
   // `words` random 64-bit words as 16 hex digits each.
   std::string Next(int words);
+
+  // Uniform in [0, n]; 0 when n <= 0.
+  int64_t Uniform(int64_t n);
 
  private:
   std::mutex mu_;

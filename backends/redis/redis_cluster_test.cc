@@ -45,7 +45,7 @@ TEST(RedisCluster, KeySlotMatchesTheServer) {
     keys.push_back(key);
     commands.push_back({"CLUSTER", "KEYSLOT", key});
   }
-  std::vector<Result<Reply>> slots = client.CallMany(commands);
+  std::vector<Result<Reply>> slots = client.CallMany(commands, 2);
   for (size_t i = 0; i < keys.size(); ++i) {
     ASSERT_TRUE(slots[i].ok()) << slots[i].status().ToString();
     ASSERT_EQ(slots[i]->integer, KeySlot(keys[i])) << "key #" << i;

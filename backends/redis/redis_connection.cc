@@ -311,6 +311,18 @@ void Connection::Send(std::vector<std::string> args, ReplyCallback done) {
              });
 }
 
+void Connection::SendAsking(std::vector<std::string> args, ReplyCallback done) {
+  std::string asking = Format({"ASKING"});
+  std::string encoded = Format(args);
+  // Both are queued in one handler on the I/O thread, so no other command
+  // can come between them.
+  asio::post(impl_->socket.get_executor(), [impl = impl_, asking = std::move(asking), encoded = std::move(encoded),
+                                            done = std::move(done)]() mutable {
+    impl->Enqueue(std::move(asking), [](Result<Reply>) {});
+    impl->Enqueue(std::move(encoded), std::move(done));
+  });
+}
+
 Result<Reply> Connection::Call(std::vector<std::string> args) {
   std::promise<Result<Reply>> promise;
   std::future<Result<Reply>> reply = promise.get_future();

@@ -9,12 +9,15 @@
 
 #include <atomic>
 #include <charconv>
-#include <future>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "redis/batcher.h"
+#include "redis/cluster_slot.h"
 #include "redis/redis_client.h"
 #include "redis/redis_record.h"
 #include "redis/redis_scripts.h"
@@ -79,8 +82,9 @@ return {1}
 )lua";
 
 // The scripts this store runs: the commit script, one decision script per
-// algorithm (indexed by Algorithm value), and the all-or-nothing script.
-enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kScriptCount = 7 };
+// algorithm (indexed by Algorithm value), the all-or-nothing script and the
+// batch script.
+enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kDecideBatch = 7, kScriptCount = 8 };
 
 // Redis keeps a key this long past its exact expiry (the field `x`, which
 // readers check): clients whose clocks lag the deciding clock, or a client
@@ -88,7 +92,8 @@ enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kScriptCount = 7 };
 constexpr int64_t kTtlSlackMs = 1000;
 
 // Each script runs its whole chunk on every call, so a decision script holds
-// only the code of its own algorithm; the all-or-nothing script holds all.
+// only the code of its own algorithm; the all-or-nothing and batch scripts
+// hold all.
 std::vector<std::string> BuildScripts() {
   const std::string_view per_algorithm[] = {{},
                                             scripts::kTokenBucket,
@@ -109,6 +114,7 @@ std::vector<std::string> BuildScripts() {
     all += std::string(per_algorithm[i]) + "\n";
   }
   out[kDecideAll] = all + std::string(scripts::kDecide) + "\nreturn decide_all()\n";
+  out[kDecideBatch] = all + std::string(scripts::kDecide) + "\nreturn decide_batch()\n";
   return out;
 }
 
@@ -168,12 +174,20 @@ struct Write {
 
 enum class CommitResult { kApplied, kConflict };
 
+// A Decide call waiting in the batcher.
+struct PendingDecision {
+  const DecideRequest* request;
+  Result<Decision> result = InternalError("not decided");
+};
+
 class RedisStore final : public Store {
  public:
-  RedisStore(const RedisStoreOptions& options, Endpoint endpoint)
+  RedisStore(const RedisStoreOptions& options, ClientOptions client_options)
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
-        client_(std::move(endpoint), options.connect_timeout) {
+        client_(std::move(client_options)),
+        batcher_(static_cast<size_t>(options.max_batches_in_flight), static_cast<size_t>(options.max_batch),
+                 [this](std::span<PendingDecision* const> batch) { RunBatch(batch); }) {
     // Registered in ScriptId order.
     for (std::string& text : BuildScripts()) client_.AddScript(std::move(text));
   }
@@ -185,22 +199,31 @@ class RedisStore final : public Store {
 
   Result<Decision> Decide(const DecideRequest& request) override {
     SLUICE_RETURN_IF_ERROR(CheckRequest(request));
-    const Policy& p = *request.policy;
-    const std::vector<std::string> argv = {NowArg(),
-                                           std::string(OpName(request.op)),
-                                           std::to_string(request.cost),
-                                           std::to_string(p.limit),
-                                           std::to_string(p.refill_amount),
-                                           std::to_string(p.interval.count()),
-                                           std::string(WindowAlignmentName(p.alignment)),
-                                           NewVersion()};
-    SLUICE_ASSIGN_OR_RETURN(Reply reply,
-                            client_.Eval(static_cast<size_t>(p.algorithm), {RedisKey(request.key)}, argv));
-    if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
-    decisions_.fetch_add(1, std::memory_order_relaxed);
-    SLUICE_ASSIGN_OR_RETURN(Decision d, ParseDecision(reply, 0));
-    d.limit = p.limit;
-    return d;
+    PendingDecision pending{&request};
+    batcher_.Submit(&pending);
+    return std::move(pending.result);
+  }
+
+  std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override {
+    std::vector<Result<Decision>> out(requests.size(), Result<Decision>(InternalError("not decided")));
+    std::vector<PendingDecision> pending;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      if (Status s = CheckRequest(requests[i]); !s.ok()) {
+        out[i] = s;
+      } else {
+        pending.push_back({&requests[i]});
+        index.push_back(i);
+      }
+    }
+    std::vector<PendingDecision*> items;
+    for (PendingDecision& p : pending) items.push_back(&p);
+    const auto chunk = static_cast<size_t>(options_.max_batch);
+    for (size_t at = 0; at < items.size(); at += chunk) {
+      RunBatch(std::span<PendingDecision* const>(items).subspan(at, std::min(chunk, items.size() - at)));
+    }
+    for (size_t j = 0; j < pending.size(); ++j) out[index[j]] = std::move(pending[j].result);
+    return out;
   }
 
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
@@ -216,16 +239,16 @@ class RedisStore final : public Store {
         }
       }
       keys.push_back(RedisKey(requests[i].key));
+      if (client_.cluster() && KeySlot(keys.back()) != KeySlot(keys.front())) {
+        return InvalidArgumentError("DecideAll on Redis Cluster: keys \"" + std::string(requests[0].key) +
+                                    "\" and \"" + std::string(requests[i].key) +
+                                    "\" are in different hash slots; give them one hash tag (StoreKey does)");
+      }
     }
     args.push_back(NowArg());
     for (const DecideRequest& r : requests) {
-      const Policy& p = *r.policy;
-      for (std::string v :
-           {std::string(AlgorithmName(p.algorithm)), std::string(OpName(r.op)), std::to_string(r.cost),
-            std::to_string(p.limit), std::to_string(p.refill_amount), std::to_string(p.interval.count()),
-            std::string(WindowAlignmentName(p.alignment)), NewVersion()}) {
-        args.push_back(std::move(v));
-      }
+      args.emplace_back(AlgorithmName(r.policy->algorithm));
+      AppendRequestArgs(r, &args);
     }
     SLUICE_ASSIGN_OR_RETURN(Reply reply, client_.Eval(kDecideAll, keys, args));
     if (reply.is_error()) return UnavailableError("redis decision script: " + reply.str);
@@ -249,7 +272,7 @@ class RedisStore final : public Store {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key_view));
     const std::string key(key_view);
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
+      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(key));
       SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
       Update update = fn(snap.record ? &*snap.record : nullptr);
       Write write{RedisKey(key), snap.version, options.fencing_token, Write::Action::kKeep, {}, 0};
@@ -271,13 +294,14 @@ class RedisStore final : public Store {
       }
       SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit({write}));
       if (result == CommitResult::kApplied) return after;
+      Backoff(attempt);
     }
     return Conflict(key);
   }
 
   Result<std::optional<Record>> Get(std::string_view key) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
+    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(key));
     SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(std::string(key), now));
     (snap.record ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
     return std::move(snap.record);
@@ -286,7 +310,7 @@ class RedisStore final : public Store {
   Status Put(const Record& record) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
     Write write{RedisKey(record.key), "*", 0, Write::Action::kKeep, {}, 0};
-    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
+    SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(record.key));
     SLUICE_RETURN_IF_ERROR(PreparePut(record, now, &write));
     return Commit({write}).status();
   }
@@ -297,28 +321,26 @@ class RedisStore final : public Store {
     return Commit({write}).status();
   }
 
+  // SCAN on every master (never KEYS); each page's hashes are read in one
+  // pipelined round trip. As with SCAN, a key moved between masters while
+  // the scan runs may be visited twice or not at all.
   Status Scan(std::string_view prefix, const ScanVisitor& visit) override {
     const std::string pattern = GlobEscape(options_.key_prefix) + GlobEscape(prefix) + "*";
-    std::string cursor = "0";
-    do {
-      SLUICE_ASSIGN_OR_RETURN(Reply page, Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}));
-      if (page.type != Reply::Type::kArray || page.elements.size() != 2) {
-        return DataLossError("redis SCAN: unexpected reply " + page.ToString());
-      }
-      cursor = page.elements[0].str;
-      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now());
-      // One pipelined round trip reads the whole page.
+    bool stopped = false;
+    SLUICE_RETURN_IF_ERROR(ForEachKey(pattern, [&](std::vector<std::string> redis_keys) -> Status {
+      SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(""));
       std::vector<std::vector<std::string>> reads;
-      for (const Reply& redis_key : page.elements[1].elements) reads.push_back({"HGETALL", redis_key.str});
-      std::vector<Result<Reply>> hashes = client_.CallMany(reads);
-      for (size_t i = 0; i < hashes.size(); ++i) {
+      for (std::string& redis_key : redis_keys) reads.push_back({"HGETALL", std::move(redis_key)});
+      std::vector<Result<Reply>> hashes = client_.CallMany(reads, 1);
+      for (size_t i = 0; i < hashes.size() && !stopped; ++i) {
         const std::string& redis_key = reads[i][1];
         if (redis_key.size() < options_.key_prefix.size()) continue;
         const std::string key = redis_key.substr(options_.key_prefix.size());
         SLUICE_ASSIGN_OR_RETURN(Snapshot snap, ToSnapshot(key, std::move(hashes[i]), now));
-        if (snap.record && !visit(*snap.record)) return Status::Ok();
+        if (snap.record && !visit(*snap.record)) stopped = true;
       }
-    } while (cursor != "0");
+      return Status::Ok();
+    }, &stopped));
     return Status::Ok();
   }
 
@@ -330,35 +352,147 @@ class RedisStore final : public Store {
     stats.misses = misses_.load();
     stats.decisions = decisions_.load();
     // Counting keys walks the keyspace under the prefix: fine for a stats call.
-    const std::string pattern = GlobEscape(options_.key_prefix) + "*";
-    std::string cursor = "0";
-    do {
-      Result<Reply> page = Call({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
-      if (!page.ok() || page->elements.size() != 2) break;
-      cursor = page->elements[0].str;
-      stats.keys += page->elements[1].elements.size();
-    } while (cursor != "0");
+    (void)ForEachKey(GlobEscape(options_.key_prefix) + "*",
+                     [&](std::vector<std::string> redis_keys) -> Status {
+                       stats.keys += redis_keys.size();
+                       return Status::Ok();
+                     },
+                     nullptr);
     return stats;
   }
 
   Status Health() override {
-    SLUICE_ASSIGN_OR_RETURN(Reply pong, Call({"PING"}));
-    if (pong.is_error()) return UnavailableError("redis PING: " + pong.str);
+    SLUICE_ASSIGN_OR_RETURN(std::vector<Endpoint> masters, client_.Masters());
+    for (const Endpoint& m : masters) {
+      SLUICE_ASSIGN_OR_RETURN(Reply pong, client_.CallAt(m, {"PING"}));
+      if (pong.is_error()) return UnavailableError("redis PING " + m.ToString() + ": " + pong.str);
+    }
     return Status::Ok();
   }
 
  private:
   std::string RedisKey(std::string_view key) const { return options_.key_prefix + std::string(key); }
 
+  // Calls `page` with each SCAN page of keys matching `pattern`, master by
+  // master, until the scan ends, `page` fails, or `*stop` (when given) turns
+  // true.
+  Status ForEachKey(const std::string& pattern, const std::function<Status(std::vector<std::string>)>& page,
+                    const bool* stop) const {
+    SLUICE_ASSIGN_OR_RETURN(std::vector<Endpoint> masters, client_.Masters());
+    for (const Endpoint& master : masters) {
+      std::string cursor = "0";
+      do {
+        SLUICE_ASSIGN_OR_RETURN(Reply r, client_.CallAt(master, {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"}));
+        if (r.type != Reply::Type::kArray || r.elements.size() != 2) {
+          return DataLossError("redis SCAN on " + master.ToString() + ": unexpected reply " + r.ToString());
+        }
+        cursor = r.elements[0].str;
+        std::vector<std::string> keys;
+        for (Reply& k : r.elements[1].elements) keys.push_back(std::move(k.str));
+        SLUICE_RETURN_IF_ERROR(page(std::move(keys)));
+        if (stop != nullptr && *stop) return Status::Ok();
+      } while (cursor != "0");
+    }
+    return Status::Ok();
+  }
+
+  // A request's script arguments after the algorithm: operation, cost,
+  // limit, refill, interval, alignment, new version.
+  void AppendRequestArgs(const DecideRequest& r, std::vector<std::string>* args) {
+    const Policy& p = *r.policy;
+    args->emplace_back(OpName(r.op));
+    args->push_back(std::to_string(r.cost));
+    args->push_back(std::to_string(p.limit));
+    args->push_back(std::to_string(p.refill_amount));
+    args->push_back(std::to_string(p.interval.count()));
+    args->emplace_back(WindowAlignmentName(p.alignment));
+    args->push_back(NewVersion());
+  }
+
+  // Decides a batch of checked requests in as few script calls as possible:
+  // a lone request runs its algorithm's script; several run as one batch
+  // script per hash slot (a Cluster script may only touch one slot), and the
+  // calls go out pipelined.
+  void RunBatch(std::span<PendingDecision* const> batch) {
+    std::vector<std::vector<PendingDecision*>> groups;
+    if (!client_.cluster()) {
+      groups.emplace_back(batch.begin(), batch.end());
+    } else {
+      std::map<uint16_t, size_t> by_slot;
+      for (PendingDecision* p : batch) {
+        auto [it, added] = by_slot.emplace(KeySlot(RedisKey(p->request->key)), groups.size());
+        if (added) groups.emplace_back();
+        groups[it->second].push_back(p);
+      }
+    }
+    const std::string now = NowArg();
+    std::vector<EvalCall> calls(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) {
+      EvalCall& call = calls[g];
+      call.argv.push_back(now);
+      if (groups[g].size() == 1) {
+        const DecideRequest& r = *groups[g][0]->request;
+        call.script = static_cast<size_t>(r.policy->algorithm);
+        call.keys.push_back(RedisKey(r.key));
+        AppendRequestArgs(r, &call.argv);
+        continue;
+      }
+      call.script = kDecideBatch;
+      for (PendingDecision* p : groups[g]) {
+        call.keys.push_back(RedisKey(p->request->key));
+        call.argv.emplace_back(AlgorithmName(p->request->policy->algorithm));
+        AppendRequestArgs(*p->request, &call.argv);
+      }
+    }
+    // A batch whose slot is half migrated gets TRYAGAIN until the migration
+    // ends; its decisions then go one by one (each follows ASK), so callers
+    // never wait for a resharding.
+    std::vector<Result<Reply>> replies;
+    if (calls.size() == 1) {
+      replies.push_back(client_.Eval(calls[0].script, calls[0].keys, calls[0].argv, std::nullopt, false));
+    } else {
+      replies = client_.EvalMany(calls, false);
+    }
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (groups[g].size() > 1 && replies[g].ok() && replies[g]->IsErrorWithPrefix("TRYAGAIN")) {
+        std::vector<PendingDecision*> group = groups[g];
+        for (PendingDecision* p : group) RunBatch(std::span<PendingDecision* const>(&p, 1));
+        continue;
+      }
+      for (size_t j = 0; j < groups[g].size(); ++j) {
+        PendingDecision& p = *groups[g][j];
+        const Result<Reply>& reply = replies[g];
+        if (!reply.ok()) {
+          p.result = reply.status();
+        } else if (reply->is_error()) {
+          p.result = UnavailableError("redis decision script: " + reply->str);
+        } else {
+          p.result = ParseDecision(*reply, 4 * j);
+          if (p.result.ok()) {
+            p.result->limit = p.request->policy->limit;
+            decisions_.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      }
+    }
+  }
+
+  // Waits before retrying a conflicting read-modify-write: full jitter over a
+  // window that doubles from 100 us up to 50 ms, so contending writers spread
+  // out instead of colliding again.
+  void Backoff(int attempt) {
+    const int64_t window_us = std::min<int64_t>(int64_t{100} << std::min(attempt, 9), 50'000);
+    std::this_thread::sleep_for(std::chrono::microseconds(tokens_.Uniform(window_us)));
+  }
+
   Status Conflict(const std::string& key) const {
     return AbortedError("redis key \"" + key + "\" kept changing; gave up after " +
                         std::to_string(options_.max_attempts) + " attempts");
   }
 
-  Result<Reply> Call(std::vector<std::string> args) const { return client_.Call(std::move(args)); }
-
   Result<Snapshot> Read(const std::string& key, int64_t now) {
-    return ToSnapshot(key, Call({"HGETALL", RedisKey(key)}), now);
+    const std::string redis_key = RedisKey(key);
+    return ToSnapshot(key, client_.CallKey(redis_key, {"HGETALL", redis_key}), now);
   }
 
   // A key's record and version from its HGETALL reply.
@@ -381,11 +515,12 @@ class RedisStore final : public Store {
     return Evaluate(*request.policy, scratch, request.op, request.cost, 0).status();
   }
 
-  // The time for non-decision operations: the client's clock, or the
-  // server's TIME (one more round trip, on cold paths only).
-  Result<int64_t> Now() {
+  // The time for non-decision operations on `key`: the client's clock, or
+  // the TIME of the server holding the key (one more round trip, on cold
+  // paths only).
+  Result<int64_t> Now(std::string_view key) {
     if (options_.time_source == TimeSource::kClient) return clock_->NowNanos();
-    SLUICE_ASSIGN_OR_RETURN(Reply t, Call({"TIME"}));
+    SLUICE_ASSIGN_OR_RETURN(Reply t, client_.CallKey(RedisKey(key), {"TIME"}));
     if (t.type != Reply::Type::kArray || t.elements.size() != 2) {
       return DataLossError("redis TIME: unexpected reply " + t.ToString());
     }
@@ -464,16 +599,43 @@ class RedisStore final : public Store {
   Clock* clock_;
   mutable RedisClient client_;
   RandomTokens tokens_;
+  Batcher<PendingDecision> batcher_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
 };
 
 }  // namespace
 
 Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options) {
-  SLUICE_ASSIGN_OR_RETURN(Endpoint endpoint, Endpoint::Parse(options.uri));
-  if (options.max_attempts < 1)
-    return InvalidArgumentError("RedisStoreOptions.max_attempts must be at least 1");
-  auto store = std::make_unique<RedisStore>(options, std::move(endpoint));
+  ClientOptions client;
+  constexpr std::string_view kCluster = "redis+cluster://";
+  if (std::string_view(options.uri).substr(0, kCluster.size()) == kCluster) {
+    client.cluster = true;
+    std::string_view seeds = std::string_view(options.uri).substr(kCluster.size());
+    if (const size_t slash = seeds.find('/'); slash != std::string_view::npos) seeds = seeds.substr(0, slash);
+    while (!seeds.empty()) {
+      const size_t comma = seeds.find(',');
+      SLUICE_ASSIGN_OR_RETURN(Endpoint e, Endpoint::Parse("redis://" + std::string(seeds.substr(0, comma))));
+      client.seeds.push_back(std::move(e));
+      seeds = comma == std::string_view::npos ? std::string_view() : seeds.substr(comma + 1);
+    }
+    if (client.seeds.empty()) {
+      return InvalidArgumentError("redis endpoint \"" + options.uri + "\": expected redis+cluster://host:port[,host:port...]");
+    }
+  } else {
+    SLUICE_ASSIGN_OR_RETURN(Endpoint e, Endpoint::Parse(options.uri));
+    client.seeds.push_back(std::move(e));
+  }
+  if (options.max_attempts < 1) return InvalidArgumentError("RedisStoreOptions.max_attempts must be at least 1");
+  if (options.connections_per_node < 1) {
+    return InvalidArgumentError("RedisStoreOptions.connections_per_node must be at least 1");
+  }
+  if (options.max_batch < 1 || options.max_batches_in_flight < 1) {
+    return InvalidArgumentError("RedisStoreOptions.max_batch and max_batches_in_flight must be at least 1");
+  }
+  client.connections_per_node = options.connections_per_node;
+  client.connect_timeout = options.connect_timeout;
+  client.command_timeout = options.command_timeout;
+  auto store = std::make_unique<RedisStore>(options, std::move(client));
   SLUICE_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));
 }

@@ -116,17 +116,38 @@ local function reply(d)
   return {d.allowed and 1 or 0, R(d.remaining), R(d.reset_after), R(d.retry_after)}
 end
 
+-- Decides `key` with the request whose arguments start at ARGV[at]:
+-- operation, cost, limit, refill, interval, alignment, new version.
+local function decide_key(key, algorithm, at, now_hi, now_lo, now_text)
+  local op, cost, p = ARGV[at], N(ARGV[at + 1]), policy_at(ARGV, at + 2)
+  local now = enter(algorithm, p, now_hi, now_lo, now_text)
+  local k = load(key, algorithm, now)
+  local d, s, changed = ALGORITHMS[algorithm].run(p, k.st, op, cost, now)
+  if op ~= 'peek' then store(key, k, algorithm, p, d, s, changed, ARGV[at + 6], now) end
+  return reply(d)
+end
+
 -- One decision. KEYS[1]; ARGV: now ('' = the server's TIME), operation,
 -- cost, limit, refill, interval, alignment, new version.
 -- Returns {allowed, remaining, reset_after, retry_after}.
 local function decide_one(algorithm)
   local now_hi, now_lo, now_text = read_now()
-  local op, cost, p = ARGV[2], N(ARGV[3]), policy_at(ARGV, 4)
-  local now = enter(algorithm, p, now_hi, now_lo, now_text)
-  local k = load(KEYS[1], algorithm, now)
-  local d, s, changed = ALGORITHMS[algorithm].run(p, k.st, op, cost, now)
-  if op ~= 'peek' then store(KEYS[1], k, algorithm, p, d, s, changed, ARGV[8], now) end
-  return reply(d)
+  return decide_key(KEYS[1], algorithm, 2, now_hi, now_lo, now_text)
+end
+
+-- Independent decisions in one call (concurrent callers batched together).
+-- KEYS: one per decision (repeats allowed: each sees the ones before); ARGV:
+-- now, then per key algorithm, operation, cost, limit, refill, interval,
+-- alignment, new version. Returns per key allowed, remaining, reset_after,
+-- retry_after.
+local function decide_batch()
+  local now_hi, now_lo, now_text = read_now()
+  local out = {}
+  for i = 1, #KEYS do
+    local at = 2 + (i - 1) * 8
+    for _, v in ipairs(decide_key(KEYS[i], ARGV[at], at + 1, now_hi, now_lo, now_text)) do out[#out + 1] = v end
+  end
+  return out
 end
 
 -- Several limits, all or nothing. KEYS: distinct keys; ARGV: now, then per key

@@ -23,11 +23,18 @@
 // script that checks the version each key had when it was read.
 //
 // Keys given to the store are used as they are (after `key_prefix`); keys
-// made by StoreKey carry the user key as their Cluster hash tag.
-// TODO(issue 3): Redis Cluster routing (MOVED/ASK), automatic batching.
+// made by StoreKey carry the user key as their Cluster hash tag, so all the
+// limits of one user key live in one slot and DecideAll works on a Cluster.
 //
-// Thread-safety: the store is safe for concurrent use; it pipelines all
-// callers over one connection and reconnects after a failure.
+// On a Redis Cluster each command goes to the master serving its key's slot
+// (slot map from CLUSTER SLOTS); MOVED, ASK, TRYAGAIN and CLUSTERDOWN are
+// followed or waited out, as is a failover, so a resharding does not surface
+// to callers. Scan and Stats walk every master.
+//
+// Thread-safety: the store is safe for concurrent use. Concurrent Decide
+// calls are batched automatically (one script call decides many keys) and
+// pipelined over a small pool of connections per server, reconnected after
+// a failure.
 //
 // Errors: kUnavailable when Redis cannot be reached before anything was sent;
 // kDeadlineExceeded when the connection failed after a write was sent (the
@@ -60,7 +67,9 @@ enum class TimeSource : uint8_t {
 };
 
 struct RedisStoreOptions {
-  // "redis://host[:port]" or "unix:///path/redis.sock". Required.
+  // "redis://host[:port]", "unix:///path/redis.sock", or for a Redis Cluster
+  // "redis+cluster://host:port[,host:port...]" (any nodes; the rest are
+  // found from the cluster's slot map). Required.
   std::string uri;
   // Prepended to every Redis key this store reads or writes. Default: "sluice:".
   std::string key_prefix = "sluice:";
@@ -71,7 +80,20 @@ struct RedisStoreOptions {
   Clock* clock = nullptr;
   // Default: 2 s.
   std::chrono::milliseconds connect_timeout{2000};
-  // Conflicting read-modify-writes retried before kAborted. Default: 1000.
+  // How long one call to Redis may take before it fails with
+  // kDeadlineExceeded (the command may still have run). 0: no limit.
+  // Default: 5 s.
+  std::chrono::milliseconds command_timeout{5000};
+  // Pipelined connections per Redis server. Default: 2.
+  int connections_per_node = 2;
+  // Automatic batching: concurrent Decide calls are sent together, up to
+  // `max_batch` decisions in one script call (per hash slot on a Cluster),
+  // with at most `max_batches_in_flight` batches outstanding. A lone caller
+  // is never delayed. Defaults: 64 and 4.
+  int max_batch = 64;
+  int max_batches_in_flight = 4;
+  // Conflicting read-modify-writes retried (with jittered backoff) before
+  // kAborted. Default: 1000.
   int max_attempts = 1000;
 };
 
