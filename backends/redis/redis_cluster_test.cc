@@ -2,30 +2,31 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Against the real 3-master Redis Cluster of CTest's redis_cluster fixture
-// (tests/integration/redis_cluster.sh): the groundwork for Cluster routing.
+// (tests/integration/redis_cluster.sh): slot routing and a slot resharded
+// while callers decide on its keys. The store conformance suite runs on the
+// cluster from redis_store_test.cc.
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
-#include <fstream>
+#include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "redis/cluster_slot.h"
 #include "redis/redis_client.h"
+#include "redis/redis_test_env.h"
+#include "sluice/backends/redis.h"
 
 namespace sluice::redis {
 namespace {
 
-std::vector<uint16_t> ClusterPorts() {
-  std::vector<uint16_t> ports;
-  const char* dir = std::getenv("SLUICE_TEST_REDIS_CLUSTER_DIR");
-  if (dir == nullptr) return ports;
-  std::ifstream in(std::string(dir) + "/ports");
-  for (int p; in >> p;) ports.push_back(static_cast<uint16_t>(p));
-  return ports;
-}
+using testenv::ClusterPorts;
+using testenv::ClusterUri;
 
 // Our slot function agrees with the cluster's own for random keys, binary
 // bytes and hash tags included.
@@ -68,6 +69,148 @@ TEST(RedisCluster, MastersCoverEverySlot) {
   }
   EXPECT_EQ(covered, kClusterSlots);
   EXPECT_EQ(ranges->elements.size(), 3u);
+}
+
+// A client for one node, to administer the cluster as an operator would.
+struct AdminNode {
+  explicit AdminNode(uint16_t node_port)
+      : client(Endpoint{"127.0.0.1", node_port, ""}, std::chrono::milliseconds(2000)), port(node_port) {
+    Result<Reply> id = client.Call({"CLUSTER", "MYID"});
+    if (id.ok()) node_id = id->str;
+  }
+  Reply Run(std::vector<std::string> args) {
+    Result<Reply> r = client.Call(args);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r.ok() && r->is_error()) << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": "
+                                         << r->ToString();
+    return r.ok() ? *r : Reply{};
+  }
+  RedisClient client;
+  uint16_t port = 0;
+  std::string node_id;
+};
+
+// Moves `slot` from `from` to `to` the way redis-cli --cluster reshard does:
+// IMPORTING / MIGRATING, MIGRATE of its keys a few at a time, then SETSLOT
+// NODE on every master. `between_steps` runs after each batch of keys moves.
+void MigrateSlot(uint16_t slot, AdminNode& from, AdminNode& to, std::vector<AdminNode*> all,
+                 const std::function<void()>& between_steps) {
+  const std::string s = std::to_string(slot);
+  to.Run({"CLUSTER", "SETSLOT", s, "IMPORTING", from.node_id});
+  from.Run({"CLUSTER", "SETSLOT", s, "MIGRATING", to.node_id});
+  for (;;) {
+    between_steps();
+    Reply keys = from.Run({"CLUSTER", "GETKEYSINSLOT", s, "3"});
+    if (keys.elements.empty()) break;
+    std::vector<std::string> migrate = {"MIGRATE", "127.0.0.1", std::to_string(to.port), "", "0", "5000", "KEYS"};
+    for (const Reply& k : keys.elements) migrate.push_back(k.str);
+    from.Run(migrate);
+  }
+  to.Run({"CLUSTER", "SETSLOT", s, "NODE", to.node_id});
+  from.Run({"CLUSTER", "SETSLOT", s, "NODE", to.node_id});
+  for (AdminNode* node : all) node->Run({"CLUSTER", "SETSLOT", s, "NODE", to.node_id});
+}
+
+// How many error replies starting with `prefix` ("ASK", "MOVED") the nodes
+// have sent, from INFO errorstats.
+int64_t ErrorsSent(std::vector<AdminNode*> nodes, const std::string& prefix) {
+  int64_t total = 0;
+  for (AdminNode* node : nodes) {
+    const std::string info = node->Run({"INFO", "errorstats"}).str;
+    const std::string field = "errorstat_" + prefix + ":count=";
+    if (const size_t at = info.find(field); at != std::string::npos) {
+      total += std::stoll(info.substr(at + field.size()));
+    }
+  }
+  return total;
+}
+
+// The owner of `slot` among `nodes`, by CLUSTER SLOTS on the first.
+AdminNode* OwnerOf(uint16_t slot, std::vector<AdminNode*> nodes) {
+  Reply ranges = nodes[0]->Run({"CLUSTER", "SLOTS"});
+  for (const Reply& range : ranges.elements) {
+    if (range.elements[0].integer <= slot && slot <= range.elements[1].integer) {
+      for (AdminNode* node : nodes) {
+        if (node->port == range.elements[2].elements[1].integer) return node;
+      }
+    }
+  }
+  return nullptr;
+}
+
+// Callers keep deciding while a slot holding their keys moves to another
+// master and back. No caller sees an error, and the limits stay exact: every
+// key admits exactly its limit (a century-long refill period, so the
+// server's clock cannot add tokens during the test).
+TEST(RedisCluster, ReshardingUnderLoadIsInvisibleToCallers) {
+  const std::vector<uint16_t> ports = ClusterPorts();
+  if (ports.size() != 3) GTEST_SKIP() << "needs the redis_cluster fixture (ctest -L redis)";
+  std::vector<std::unique_ptr<AdminNode>> admins;
+  std::vector<AdminNode*> nodes;
+  for (uint16_t p : ports) {
+    admins.push_back(std::make_unique<AdminNode>(p));
+    nodes.push_back(admins.back().get());
+  }
+  // A fresh prefix per run: the keys live for a century.
+  const std::string prefix = "reshard" + std::to_string(std::random_device{}()) + ":";
+  auto store = CreateRedisStore({.uri = ClusterUri(), .key_prefix = prefix});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const Policy policy = Policy::TokenBucket(25, 1, std::chrono::hours(24 * 365 * 100));
+  // Half the keys share the slot that moves (hash tag "moving"); the others
+  // are spread over the cluster.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 24; ++i) keys.push_back("{moving}" + std::to_string(i));
+  for (int i = 0; i < 24; ++i) keys.push_back("spread" + std::to_string(i));
+  const uint16_t slot = KeySlot(prefix + "{moving}0");
+
+  constexpr int kThreads = 8;
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> decisions{0};
+  std::vector<std::atomic<int64_t>> admitted(keys.size());
+  std::vector<std::string> errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(static_cast<unsigned>(t));
+      while (!stop.load()) {
+        const size_t k = rng() % keys.size();
+        Result<Decision> d = (*store)->Decide({.key = keys[k], .policy = &policy});
+        if (!d.ok()) {
+          errors[t] = d.status().ToString();
+          return;
+        }
+        if (d->allowed) admitted[k].fetch_add(1);
+        decisions.fetch_add(1);
+      }
+    });
+  }
+  // Each migration step waits for the callers to make progress, so
+  // decisions run between every pair of steps (no timing involved).
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto let_callers_run = [&] {
+    const int64_t target = decisions.load() + 40;
+    while (decisions.load() < target && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  };
+  const int64_t asks_before = ErrorsSent(nodes, "ASK"), moved_before = ErrorsSent(nodes, "MOVED");
+  AdminNode* origin = OwnerOf(slot, nodes);
+  ASSERT_NE(origin, nullptr);
+  AdminNode* target = nodes[0] == origin ? nodes[1] : nodes[0];
+  MigrateSlot(slot, *origin, *target, nodes, let_callers_run);
+  EXPECT_EQ(OwnerOf(slot, nodes), target);
+  let_callers_run();
+  MigrateSlot(slot, *target, *origin, nodes, let_callers_run);
+  EXPECT_EQ(OwnerOf(slot, nodes), origin);
+  // Run on until every key is certainly exhausted: 25 admits, then denials.
+  const auto tried_enough = [&] { return decisions.load() >= static_cast<int64_t>(keys.size()) * 100; };
+  while (!tried_enough() && std::chrono::steady_clock::now() < give_up) let_callers_run();
+  stop = true;
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(errors[t], "") << "caller " << t;
+  for (size_t k = 0; k < keys.size(); ++k) EXPECT_EQ(admitted[k].load(), 25) << keys[k];
+  EXPECT_GT(origin->Run({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}).integer, 0);
+  // The callers were redirected both ways (so the test covered them).
+  EXPECT_GT(ErrorsSent(nodes, "ASK"), asks_before);
+  EXPECT_GT(ErrorsSent(nodes, "MOVED"), moved_before);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "redis/redis_test_env.h"
 #include "sluice/backends/redis.h"
 #include "sluice/memory_store.h"
 
@@ -19,10 +20,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-std::string LockUri() {
-  const char* dir = std::getenv("SLUICE_TEST_REDIS_DIR");
-  return dir == nullptr ? "" : std::string("unix://") + dir + "/redis.sock";
-}
+std::string LockUri() { return testenv::RedisUri(); }
 
 std::unique_ptr<Lock> MakeLock(const std::string& prefix) {
   Result<std::unique_ptr<Lock>> lock = CreateRedisLock({.uri = LockUri(), .key_prefix = prefix});

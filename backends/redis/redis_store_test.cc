@@ -13,6 +13,7 @@
 #include <string>
 
 #include "redis/redis_connection.h"
+#include "redis/redis_test_env.h"
 #include "sluice/backends/redis.h"
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
@@ -23,10 +24,7 @@ namespace {
 using testing::StoreConformanceTest;
 using testing::StoreFactory;
 
-std::string RedisUri() {
-  const char* dir = std::getenv("SLUICE_TEST_REDIS_DIR");
-  return dir == nullptr ? "" : std::string("unix://") + dir + "/redis.sock";
-}
+using testenv::RedisUri;
 
 // Every store gets its own key prefix, so each test starts empty.
 Result<std::unique_ptr<Store>> MakeRedisStore(Clock& clock) {
@@ -39,8 +37,21 @@ Result<std::unique_ptr<Store>> MakeRedisStore(Clock& clock) {
                            .clock = &clock});
 }
 
+// The same on the 3-master Cluster of the redis_cluster fixture.
+Result<std::unique_ptr<Store>> MakeClusterStore(Clock& clock) {
+  static std::atomic<int> counter{0};
+  if (testenv::ClusterUri().empty()) {
+    return NotSupportedError("SLUICE_TEST_REDIS_CLUSTER_DIR is not set (run through ctest -L redis)");
+  }
+  return CreateRedisStore({.uri = testenv::ClusterUri(),
+                           .key_prefix = "cluster-conformance" + std::to_string(counter.fetch_add(1)) + ":",
+                           .time_source = TimeSource::kClient,
+                           .clock = &clock});
+}
+
 INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest,
-                         ::testing::Values(StoreFactory{"redis", MakeRedisStore}),
+                         ::testing::Values(StoreFactory{"redis", MakeRedisStore},
+                                           StoreFactory{"redis_cluster", MakeClusterStore}),
                          [](const auto& param_info) { return param_info.param.name; });
 
 // A policy with parameters anywhere in their valid range, small or huge, so
@@ -106,6 +117,48 @@ TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
       ASSERT_EQ(*got, want->decision) << p.ToString() << " seed " << seed << " step " << step << " "
                                       << OperationName(op) << " " << cost << " at " << clock.NowNanos()
                                       << ": got " << ToString(*got) << ", want " << ToString(want->decision);
+    }
+  }
+}
+
+// DecideBatch runs many decisions in one batch script (the path automatic
+// batching takes under load). With repeated keys, mixed algorithms and
+// operations, it decides exactly as the C++ algorithms deciding one by one.
+TEST(RedisStoreLua, BatchScriptEqualsDecidingOneByOne) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  testing::SimulatedClock clock(1'700'000'000'000'000'000);
+  auto store = CreateRedisStore({.uri = RedisUri(),
+                                 .key_prefix = "batch" + std::to_string(std::random_device{}()) + ":",
+                                 .time_source = TimeSource::kClient,
+                                 .clock = &clock});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const std::vector<Policy> policies = {Policy::TokenBucket(10, 3, std::chrono::seconds(1)),
+                                        Policy::Gcra(7, 1, std::chrono::milliseconds(300)),
+                                        Policy::FixedWindow(12, std::chrono::seconds(2)),
+                                        Policy::SlidingWindowLog(6, std::chrono::seconds(1)),
+                                        Policy::SlidingWindowCounter(9, std::chrono::milliseconds(1500))};
+  std::vector<std::string> keys;
+  std::vector<std::optional<LimiterState>> models(policies.size() * 2);
+  for (size_t i = 0; i < models.size(); ++i) keys.push_back("key" + std::to_string(i));
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < 60; ++round) {
+    clock.Advance(std::chrono::milliseconds(rng() % 400));
+    std::vector<DecideRequest> batch;
+    std::vector<size_t> which;
+    for (size_t n = 1 + rng() % 40; n > 0; --n) {
+      const size_t k = rng() % keys.size();
+      const uint64_t pick = rng() % 10;
+      const Operation op = pick == 0 ? Operation::kRefund : pick == 1 ? Operation::kPeek : Operation::kConsume;
+      batch.push_back(DecideRequest{keys[k], &policies[k % policies.size()], static_cast<int64_t>(rng() % 3), op});
+      which.push_back(k);
+    }
+    std::vector<Result<Decision>> got = (*store)->DecideBatch(batch);
+    ASSERT_EQ(got.size(), batch.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Result<Evaluation> want =
+          Evaluate(*batch[i].policy, models[which[i]], batch[i].op, batch[i].cost, clock.NowNanos());
+      ASSERT_TRUE(want.ok() && got[i].ok()) << got[i].status().ToString();
+      ASSERT_EQ(*got[i], want->decision) << "round " << round << " request " << i << " key " << keys[which[i]];
     }
   }
 }
