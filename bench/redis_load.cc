@@ -87,11 +87,11 @@ int main(int argc, char** argv) {
   std::vector<int64_t> all;
   for (auto& v : latencies) all.insert(all.end(), v.begin(), v.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[static_cast<size_t>(p * (all.size() - 1))] / 1000.0; };
+  auto pct = [&](double p) { return all.empty() ? 0.0 : static_cast<double>(all[static_cast<size_t>(p * static_cast<double>(all.size() - 1))]) / 1000.0; };
   std::printf(
       "{\"algorithm\": \"%s\", \"callers\": %d, \"decisions\": %zu, \"seconds\": %.2f, \"decisions_per_second\": %.0f, "
       "\"p50_us\": %.1f, \"p99_us\": %.1f, \"errors\": %lld}\n",
-      algorithm.c_str(), callers, all.size(), elapsed, all.size() / elapsed, pct(0.5), pct(0.99),
+      algorithm.c_str(), callers, all.size(), elapsed, static_cast<double>(all.size()) / elapsed, pct(0.5), pct(0.99),
       static_cast<long long>(errors.load()));
   return errors.load() == 0 ? 0 : 1;
 }

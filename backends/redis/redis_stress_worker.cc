@@ -1,11 +1,14 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// One process of the multi-process stress test (redis_stress_test.cc):
-//   sluice_redis_stress_worker URI ALGORITHM LIMIT KEY THREADS ATTEMPTS
+// One process of the multi-process stress tests (redis_stress_test.cc):
+//   sluice_redis_stress_worker URI ALGORITHM LIMIT KEY THREADS ATTEMPTS [WINDOW_MS]
 // Decides ATTEMPTS times per thread on KEY and prints "admitted errors".
-// Windows and refill periods are a century long, so every decision of the
-// test falls in one window whatever the server's clock says.
+// Without WINDOW_MS, windows and refill periods are a century long, so every
+// decision of the test falls in one window whatever the server's clock says.
+// With WINDOW_MS (fixed_window only) the windows are that short, and the
+// worker also prints, for each admitted decision, the index of its window on
+// the server's clock (one per line), recovered from the decision itself.
 
 #include <atomic>
 #include <cstdio>
@@ -14,10 +17,11 @@
 #include <vector>
 
 #include "sluice/backends/redis.h"
+#include "sluice/clock.h"
 
 int main(int argc, char** argv) {
-  if (argc != 7) {
-    std::fprintf(stderr, "usage: %s URI ALGORITHM LIMIT KEY THREADS ATTEMPTS\n", argv[0]);
+  if (argc != 7 && argc != 8) {
+    std::fprintf(stderr, "usage: %s URI ALGORITHM LIMIT KEY THREADS ATTEMPTS [WINDOW_MS]\n", argv[0]);
     return 2;
   }
   const std::string uri = argv[1];
@@ -26,7 +30,8 @@ int main(int argc, char** argv) {
   const std::string key = argv[4];
   const int threads = std::stoi(argv[5]);
   const int attempts = std::stoi(argv[6]);
-  if (!algorithm.ok()) return 2;
+  const int64_t window_ms = argc == 8 ? std::stoll(argv[7]) : 0;
+  if (!algorithm.ok() || (window_ms > 0 && *algorithm != sluice::Algorithm::kFixedWindow)) return 2;
   const auto century = std::chrono::hours(24 * 36525);
   sluice::Policy policy;
   switch (*algorithm) {
@@ -47,26 +52,44 @@ int main(int argc, char** argv) {
       policy = sluice::Policy::SlidingWindowCounter(limit, century);
       break;
   }
+  if (window_ms > 0) policy = sluice::Policy::FixedWindow(limit, std::chrono::milliseconds(window_ms));
   auto store = sluice::redis::CreateRedisStore({.uri = uri, .key_prefix = "stress:"});
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;
   }
   std::atomic<int64_t> admitted{0}, errors{0};
+  std::vector<std::vector<int64_t>> windows(static_cast<size_t>(threads));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
+    workers.emplace_back([&, t] {
       for (int i = 0; i < attempts; ++i) {
+        // Redis runs on this host, so its TIME lies between these two reads
+        // of the same clock.
+        const int64_t before = sluice::Clock::Real().NowNanos();
         auto d = (*store)->Decide(key, policy);
+        const int64_t after = sluice::Clock::Real().NowNanos();
         if (!d.ok()) {
           errors.fetch_add(1);
-        } else if (d->allowed) {
-          admitted.fetch_add(1);
+          continue;
         }
+        if (!d->allowed) continue;
+        admitted.fetch_add(1);
+        if (window_ms == 0) continue;
+        // An admitted decision's reset_after runs to the end of its window,
+        // an exact multiple of the window length on the server's clock, and
+        // that end lies in [before, after] + reset_after. With the call
+        // shorter than a window, one multiple fits: that window is it.
+        const int64_t w = window_ms * 1'000'000;
+        const int64_t end = (before + d->reset_after.count() + w - 1) / w * w;
+        windows[static_cast<size_t>(t)].push_back(end <= after + d->reset_after.count() ? end / w - 1 : -1);
       }
     });
   }
   for (auto& w : workers) w.join();
   std::printf("%lld %lld\n", static_cast<long long>(admitted.load()), static_cast<long long>(errors.load()));
+  for (const auto& per_thread : windows) {
+    for (int64_t index : per_thread) std::printf("%lld\n", static_cast<long long>(index));
+  }
   return 0;
 }
