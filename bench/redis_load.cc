@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   int callers = 1;
   double seconds = 5;
   int keys = 100000;
+  int max_batch = 64, in_flight = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
@@ -36,12 +37,15 @@ int main(int argc, char** argv) {
     else if (flag == "--seconds") seconds = std::stod(value);
     else if (flag == "--keys") keys = std::stoi(value);
     else if (flag == "--algorithm") algorithm = value;
+    else if (flag == "--max-batch") max_batch = std::stoi(value);
+    else if (flag == "--in-flight") in_flight = std::stoi(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
-  auto store = sluice::redis::CreateRedisStore({.uri = uri, .key_prefix = "bench:"});
+  auto store = sluice::redis::CreateRedisStore(
+      {.uri = uri, .key_prefix = "bench:", .max_batch = max_batch, .max_batches_in_flight = in_flight});
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;
