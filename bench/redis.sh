@@ -4,8 +4,9 @@
 #
 # RedisStore throughput and latency against a local redis-server started here
 # on a loopback port, compared in the same run with
-#   - redis-benchmark on the same token-bucket decision script (EVALSHA): the
-#     ceiling for one round trip per decision, with -c 1, and -P 16 -c 50;
+#   - redis-benchmark on the same token-bucket decision code (FCALL of the
+#     function the store loaded): the ceiling for one round trip per
+#     decision, with -c 1, and -P 16 -c 50;
 #   - rate-limiter-flexible's RateLimiterRedis (npm, Node) on the same server.
 # Prints a table and the ratios the issue asks for. No pass/fail: figures only.
 #
@@ -30,19 +31,13 @@ echo "sluice RedisStore (token bucket, 100k random keys, server TIME):" >&2
 s1=$(load 1)
 s50=$(load 50)
 
-# The same script the store sends for a token-bucket decision (assembled as
-# BuildScripts() in backends/redis/redis_store.cc does).
-lua="$work/token_bucket.lua"
-{
-  echo "local TTL_SLACK_MS = 1000"
-  cat backends/redis/lua/bignum.lua backends/redis/lua/common.lua backends/redis/lua/token_bucket.lua \
-      backends/redis/lua/decide.lua
-  echo "return decide_one('token_bucket')"
-} >"$lua"
-sha=$(redis-cli -p "$port" script load "$(cat "$lua")")
+# The same code the store runs for a token-bucket decision: the function of
+# the library the sluice runs above loaded (FCALL), called as the store calls it.
+fn=$(redis-cli -p "$port" function list libraryname 'sluice_*' | grep '_token_bucket$' | head -1)
+if [[ -z "$fn" ]]; then echo "the sluice run did not load its function library" >&2; exit 1; fi
 n1=$(( seconds * 3000 ))
 n50=$(( seconds * 30000 ))
-rb() { redis-benchmark -p "$port" -q -r 100000 "$@" evalsha "$sha" 1 'bench:rb:__rand_int__' '' consume 1 1000 100 \
+rb() { redis-benchmark -p "$port" -q -r 100000 "$@" fcall "$fn" 1 'bench:rb:__rand_int__' '' consume 1 1000 100 \
   1000000000 epoch 0123456789abcdef | tr '\r' '\n' | grep 'requests per second' | tail -1; }
 echo "redis-benchmark, same script:" >&2
 rb1=$(rb -n "$n1" -c 1)

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   int keys = 100000;
   int max_batch = 64, in_flight = 4;
+  bool functions = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
@@ -39,13 +40,15 @@ int main(int argc, char** argv) {
     else if (flag == "--algorithm") algorithm = value;
     else if (flag == "--max-batch") max_batch = std::stoi(value);
     else if (flag == "--in-flight") in_flight = std::stoi(value);
+    else if (flag == "--functions") functions = value == "on";
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   auto store = sluice::redis::CreateRedisStore(
-      {.uri = uri, .key_prefix = "bench:", .max_batch = max_batch, .max_batches_in_flight = in_flight});
+      {.uri = uri, .key_prefix = "bench:", .max_batch = max_batch, .max_batches_in_flight = in_flight,
+       .use_functions = functions});
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 1;

@@ -378,11 +378,48 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
   return results;
 }
 
-size_t RedisClient::AddScript(std::string text) {
+size_t RedisClient::AddScript(std::string text, std::string function) {
   std::lock_guard<std::mutex> lock(mu_);
   scripts_.push_back(std::move(text));
   shas_.emplace_back();
+  functions_.push_back(std::move(function));
   return scripts_.size() - 1;
+}
+
+void RedisClient::SetFunctionLibrary(std::string source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  library_ = std::move(source);
+  functions_enabled_ = !library_.empty();
+}
+
+bool RedisClient::IsMissingCode(const Reply& reply) {
+  if (reply.IsErrorWithPrefix("NOSCRIPT") || reply.IsErrorWithPrefix("ERR Function not found")) return true;
+  // FCALL on a server older than Redis 7.
+  if (reply.IsErrorWithPrefix("ERR unknown command")) {
+    functions_enabled_ = false;
+    return true;
+  }
+  return false;
+}
+
+bool RedisClient::LoadFunctionLibrary() {
+  std::string source;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    source = library_;
+  }
+  Result<std::vector<Endpoint>> masters = Masters();
+  if (!masters.ok()) return false;
+  for (const Endpoint& master : *masters) {
+    Result<Reply> r = CallAt(master, {"FUNCTION", "LOAD", "REPLACE", source});
+    if (!r.ok()) return false;  // unreachable now; the next miss tries again
+    if (r->is_error()) {
+      // No Functions (Redis 6), or not allowed (ACL, managed Redis).
+      functions_enabled_ = false;
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string RedisClient::Sha(size_t id) {
@@ -390,12 +427,22 @@ std::string RedisClient::Sha(size_t id) {
   return shas_.at(id);
 }
 
-std::vector<std::string> RedisClient::EvalArgs(const std::string& sha, const std::vector<std::string>& keys,
-                                               const std::vector<std::string>& argv) const {
+std::vector<std::string> RedisClient::CallArgs(size_t id, const std::vector<std::string>& keys,
+                                               const std::vector<std::string>& argv) {
   std::vector<std::string> args;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (functions_enabled_.load() && !functions_.at(id).empty()) {
+      args.push_back("FCALL");
+      args.push_back(functions_[id]);
+    } else if (!shas_.at(id).empty()) {
+      args.push_back("EVALSHA");
+      args.push_back(shas_[id]);
+    } else {
+      return args;
+    }
+  }
   args.reserve(3 + keys.size() + argv.size());
-  args.push_back("EVALSHA");
-  args.push_back(sha);
   args.push_back(std::to_string(keys.size()));
   args.insert(args.end(), keys.begin(), keys.end());
   args.insert(args.end(), argv.begin(), argv.end());
@@ -405,6 +452,18 @@ std::vector<std::string> RedisClient::EvalArgs(const std::string& sha, const std
 Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
                                 const std::vector<std::string>& argv, std::optional<milliseconds> timeout,
                                 bool wait_out_tryagain) {
+  std::optional<uint16_t> slot;
+  if (options_.cluster && !keys.empty()) slot = KeySlot(keys[0]);
+  std::vector<std::string> args = CallArgs(id, keys, argv);
+  if (!args.empty() && args[0] == "FCALL") {
+    SLUICE_ASSIGN_OR_RETURN(Reply reply, Routed(slot, args, timeout, wait_out_tryagain));
+    if (!IsMissingCode(reply)) return reply;
+    if (LoadFunctionLibrary()) {
+      SLUICE_ASSIGN_OR_RETURN(reply, Routed(slot, args, timeout, wait_out_tryagain));
+      if (!IsMissingCode(reply)) return reply;
+    }
+    // The function did not run: run the script instead.
+  }
   std::string sha = Sha(id);
   if (sha.empty()) {
     // Any node computes the same digest; other nodes load the script on
@@ -420,9 +479,9 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
     std::lock_guard<std::mutex> lock(mu_);
     shas_[id] = sha;
   }
-  std::optional<uint16_t> slot;
-  if (options_.cluster && !keys.empty()) slot = KeySlot(keys[0]);
-  std::vector<std::string> args = EvalArgs(sha, keys, argv);
+  args = {"EVALSHA", sha, std::to_string(keys.size())};
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), argv.begin(), argv.end());
   SLUICE_ASSIGN_OR_RETURN(Reply reply, Routed(slot, args, timeout, wait_out_tryagain));
   if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
   // The script text (kilobytes) is copied only here and to load it.
@@ -437,11 +496,8 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
 std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain) {
   std::vector<std::vector<std::string>> commands;
   commands.reserve(calls.size());
-  for (const EvalCall& call : calls) {
-    std::string sha = Sha(call.script);
-    // A script not loaded yet goes through Eval, which loads it.
-    commands.push_back(sha.empty() ? std::vector<std::string>{} : EvalArgs(sha, call.keys, call.argv));
-  }
+  // A script not loaded yet (no arguments) goes through Eval, which loads it.
+  for (const EvalCall& call : calls) commands.push_back(CallArgs(call.script, call.keys, call.argv));
   std::vector<size_t> index;  // of the calls sent together
   std::vector<std::vector<std::string>> batch;
   for (size_t i = 0; i < calls.size(); ++i) {
@@ -454,7 +510,7 @@ std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& ca
   std::vector<Result<Reply>> results(calls.size(), Result<Reply>(InternalError("not run")));
   std::vector<bool> done(calls.size(), false);
   for (size_t j = 0; j < index.size(); ++j) {
-    if (sent[j].ok() && sent[j]->IsErrorWithPrefix("NOSCRIPT")) continue;
+    if (sent[j].ok() && IsMissingCode(*sent[j])) continue;
     results[index[j]] = std::move(sent[j]);
     done[index[j]] = true;
   }

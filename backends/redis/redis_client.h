@@ -19,12 +19,19 @@
 //  - Lua scripts run by digest with EVALSHA, falling back to EVAL when the
 //    server answers NOSCRIPT (after a restart, a failover, SCRIPT FLUSH, or on
 //    another Cluster node). NOSCRIPT means the script did not run either.
+//  - A script may also be a function of a Redis 7 function library. Its
+//    calls are then FCALLs, which skip re-running the library's chunk on
+//    every call. "Function not found" (the same cases as NOSCRIPT) loads the
+//    library on every master and retries; a server without Functions, or one
+//    that refuses FUNCTION LOAD, turns them off for this client and the
+//    scripts run as EVALSHA instead.
 //
 // Thread-safe.
 
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -91,8 +98,16 @@ class RedisClient {
   std::vector<Result<Reply>> CallMany(const std::vector<std::vector<std::string>>& commands, size_t key_index,
                                       bool wait_out_tryagain = true);
 
-  // Registers a script; returns its id for Eval.
-  size_t AddScript(std::string text);
+  // Registers a script; returns its id for Eval. `function`, when not empty,
+  // names the same code in the function library (SetFunctionLibrary).
+  size_t AddScript(std::string text, std::string function = "");
+
+  // The Redis 7 function library ("#!lua name=..." source) that holds the
+  // scripts' functions. Call before the first Eval.
+  void SetFunctionLibrary(std::string source);
+
+  // Whether calls currently go out as FCALL.
+  bool functions_enabled() const { return functions_enabled_.load(); }
 
   // Runs script `id` with `keys` (one slot) and `argv`.
   Result<Reply> Eval(size_t id, const std::vector<std::string>& keys, const std::vector<std::string>& argv,
@@ -118,8 +133,15 @@ class RedisClient {
   std::shared_ptr<Node> NodeAt(const Endpoint& endpoint);
   Status RefreshSlots();
   std::string Sha(size_t id);
-  std::vector<std::string> EvalArgs(const std::string& sha, const std::vector<std::string>& keys,
-                                    const std::vector<std::string>& argv) const;
+  // FCALL when script `id` is a function and Functions are on, else EVALSHA
+  // (empty when the script's digest is not known yet).
+  std::vector<std::string> CallArgs(size_t id, const std::vector<std::string>& keys,
+                                    const std::vector<std::string>& argv);
+  // Loads the function library on every master; false (and Functions off)
+  // when a server refuses it.
+  bool LoadFunctionLibrary();
+  // Whether a reply says the code was not there to run (and so did not run).
+  bool IsMissingCode(const Reply& reply);
 
   const ClientOptions options_;
   IoThread io_;
@@ -131,6 +153,9 @@ class RedisClient {
   std::mutex refresh_mu_;                               // one refresh at a time
   std::vector<std::string> scripts_;                    // guarded by mu_
   std::vector<std::string> shas_;                       // guarded by mu_; "" until loaded
+  std::vector<std::string> functions_;                  // guarded by mu_; "" = none
+  std::string library_;                                 // guarded by mu_
+  std::atomic<bool> functions_enabled_{false};
 };
 
 // Random hex tokens (write versions, lock owners), safe for concurrent use.

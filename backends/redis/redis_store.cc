@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <charconv>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <random>
@@ -91,10 +92,26 @@ enum ScriptId : size_t { kCommit = 0, kDecideAll = 6, kDecideBatch = 7, kScriptC
 // clock that runs slower than the server's, must still find the state.
 constexpr int64_t kTtlSlackMs = 1000;
 
-// Each script runs its whole chunk on every call, so a decision script holds
+// The store's Lua code, as scripts (EVALSHA) and as one Redis 7 function
+// library (FCALL) holding the same entry points.
+struct LuaCode {
+  std::vector<std::string> scripts;    // by ScriptId
+  std::vector<std::string> functions;  // by ScriptId; "" = script only
+  std::string library;                 // "#!lua name=..." source
+};
+
+// FNV-1a, to version the library by its text: two sluice versions with
+// different code load side by side instead of replacing each other's.
+uint64_t Fnv1a(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : text) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// A script runs its whole chunk on every call, so a decision script holds
 // only the code of its own algorithm; the all-or-nothing and batch scripts
-// hold all.
-std::vector<std::string> BuildScripts() {
+// hold all. The library runs its chunk once, when loaded.
+LuaCode BuildLuaCode() {
   const std::string_view per_algorithm[] = {{},
                                             scripts::kTokenBucket,
                                             scripts::kGcra,
@@ -103,19 +120,40 @@ std::vector<std::string> BuildScripts() {
                                             scripts::kSlidingWindowCounter};
   const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
                               std::string(scripts::kBignum) + "\n" + std::string(scripts::kCommon) + "\n";
-  std::vector<std::string> out(kScriptCount);
-  out[kCommit] = std::string(kCommitScript);
+  LuaCode code;
+  code.scripts.resize(kScriptCount);
+  code.functions.resize(kScriptCount);
+  code.scripts[kCommit] = std::string(kCommitScript);
   std::string all = prelude;
   for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
                       Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
     const auto i = static_cast<size_t>(a);
-    out[i] = prelude + std::string(per_algorithm[i]) + "\n" + std::string(scripts::kDecide) +
-             "\nreturn decide_one('" + std::string(AlgorithmName(a)) + "')\n";
+    code.scripts[i] = prelude + std::string(per_algorithm[i]) + "\n" + std::string(scripts::kDecide) +
+                      "\nreturn decide_one('" + std::string(AlgorithmName(a)) + "', KEYS, ARGV)\n";
     all += std::string(per_algorithm[i]) + "\n";
   }
-  out[kDecideAll] = all + std::string(scripts::kDecide) + "\nreturn decide_all()\n";
-  out[kDecideBatch] = all + std::string(scripts::kDecide) + "\nreturn decide_batch()\n";
-  return out;
+  all += std::string(scripts::kDecide) + "\n";
+  code.scripts[kDecideAll] = all + "return decide_all(KEYS, ARGV)\n";
+  code.scripts[kDecideBatch] = all + "return decide_batch(KEYS, ARGV)\n";
+
+  char version[17];
+  std::snprintf(version, sizeof(version), "%016llx", static_cast<unsigned long long>(Fnv1a(all)));
+  const std::string name = "sluice_" + std::string(version);
+  std::string registrations;
+  auto add = [&](size_t id, const std::string& suffix, const std::string& call) {
+    code.functions[id] = name + "_" + suffix;
+    registrations += "redis.register_function('" + code.functions[id] + "', function(keys, args) return " + call +
+                     " end)\n";
+  };
+  for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
+                      Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
+    const std::string algorithm(AlgorithmName(a));
+    add(static_cast<size_t>(a), algorithm, "decide_one('" + algorithm + "', keys, args)");
+  }
+  add(kDecideAll, "all", "decide_all(keys, args)");
+  add(kDecideBatch, "batch", "decide_batch(keys, args)");
+  code.library = "#!lua name=" + name + "\n" + all + registrations;
+  return code;
 }
 
 std::string_view OpName(Operation op) { return OperationName(op); }
@@ -188,8 +226,10 @@ class RedisStore final : public Store {
         client_(std::move(client_options)),
         batcher_(static_cast<size_t>(options.max_batches_in_flight), static_cast<size_t>(options.max_batch),
                  [this](std::span<PendingDecision* const> batch) { RunBatch(batch); }) {
+    LuaCode code = BuildLuaCode();
     // Registered in ScriptId order.
-    for (std::string& text : BuildScripts()) client_.AddScript(std::move(text));
+    for (size_t id = 0; id < kScriptCount; ++id) client_.AddScript(code.scripts[id], code.functions[id]);
+    if (options.use_functions) client_.SetFunctionLibrary(std::move(code.library));
   }
 
   Status Init() { return client_.Connect(); }
@@ -478,10 +518,10 @@ class RedisStore final : public Store {
   }
 
   // Waits before retrying a conflicting read-modify-write: full jitter over a
-  // window that doubles from 100 us up to 50 ms, so contending writers spread
+  // window that doubles from 100 us up to 10 ms, so contending writers spread
   // out instead of colliding again.
   void Backoff(int attempt) {
-    const int64_t window_us = std::min<int64_t>(int64_t{100} << std::min(attempt, 9), 50'000);
+    const int64_t window_us = std::min<int64_t>(int64_t{100} << std::min(attempt, 7), 10'000);
     std::this_thread::sleep_for(std::chrono::microseconds(tokens_.Uniform(window_us)));
   }
 

@@ -86,10 +86,13 @@ Policy RandomPolicy(std::mt19937_64& rng) {
 TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
   testing::SimulatedClock clock(0);
+  // As scripts (EVALSHA); the conformance suite runs the same code as a
+  // function library.
   auto store = CreateRedisStore({.uri = RedisUri(),
                                  .key_prefix = "lua-extremes:",
                                  .time_source = TimeSource::kClient,
-                                 .clock = &clock});
+                                 .clock = &clock,
+                                 .use_functions = false});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (uint64_t seed = 1; seed <= 300; ++seed) {
     std::mt19937_64 rng(seed);
@@ -182,10 +185,11 @@ TEST(RedisStoreLua, ServerTimeModeDecides) {
 }
 
 // RELIABILITY T15: the script cache is lost (SCRIPT FLUSH, restart, failover);
-// decisions go on without errors and without counting twice.
+// decisions go on without errors and without counting twice. (Scripts only:
+// the next test does the same for the function library.)
 TEST(RedisStoreLua, SurvivesScriptFlush) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "flush:"});
+  auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "flush:", .use_functions = false});
   ASSERT_TRUE(store.ok());
   IoThread io;
   Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
@@ -210,6 +214,42 @@ TEST(RedisStore, BadUriIsInvalidArgument) {
 TEST(RedisStore, UnreachableServerIsUnavailable) {
   EXPECT_EQ(CreateRedisStore({.uri = "unix:///nonexistent/sluice.sock"}).status().code(),
             StatusCode::kUnavailable);
+}
+
+// The store runs its decisions as a function library (FCALL), loads it when
+// the server has lost it (FUNCTION FLUSH, restart, failover), and never counts
+// a decision twice.
+TEST(RedisStoreLua, FunctionLibrarySurvivesFunctionFlush) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  IoThread io;
+  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
+  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(admin.ok());
+  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE((*admin)->Call({"CONFIG", "RESETSTAT"}).ok());
+  auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "function-flush:"});
+  ASSERT_TRUE(store.ok());
+  const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
+  ASSERT_TRUE((*store)->Delete("k").ok());
+  for (int i = 0; i < 50; ++i) {
+    if (i % 7 == 3) {
+      ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+    }
+    Result<Decision> d = (*store)->Decide("k", p);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_EQ(d->remaining, 1000 - (i + 1));  // counted exactly once each
+  }
+  Result<Reply> libraries = (*admin)->Call({"FUNCTION", "LIST", "LIBRARYNAME", "sluice_*"});
+  ASSERT_TRUE(libraries.ok());
+  EXPECT_EQ(libraries->elements.size(), 1u) << libraries->ToString();
+  // Every decision was an FCALL: 50, and one more for each time the library
+  // was missing (at the start and after each of the 7 flushes).
+  Result<Reply> stats = (*admin)->Call({"INFO", "commandstats"});
+  ASSERT_TRUE(stats.ok());
+  const std::string field = "cmdstat_fcall:calls=";
+  const size_t at = stats->str.find(field);
+  ASSERT_NE(at, std::string::npos) << stats->str;
+  EXPECT_EQ(std::stoll(stats->str.substr(at + field.size())), 50 + 1 + 7);
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 -- Entry points. A record is the hash of docs/redis_format.md.
 
+-- The call's keys and arguments: KEYS and ARGV of a script (EVALSHA), or the
+-- parameters of a function (FCALL). Set by each entry point.
+local K, A = nil, nil
+
 -- Chooses the origin of relative time for one decision: a multiple of every
 -- length the algorithm aligns windows to, near now. Returns now relative to it.
 local function enter(algorithm, p, now_hi, now_lo, now_text)
@@ -27,12 +31,12 @@ end
 
 -- The decision time: the server's TIME, or ARGV[1] from the client.
 local function read_now()
-  if ARGV[1] == '' then
+  if A[1] == '' then
     local t = redis.call('TIME')
     return tonumber(t[1]), tonumber(t[2]) * 1000, nil
   end
-  local hi, lo = split_time(ARGV[1])
-  return hi, lo, ARGV[1]
+  local hi, lo = split_time(A[1])
+  return hi, lo, A[1]
 end
 
 -- Reads a key: its hash, whether it exists, whether it holds a live record,
@@ -119,20 +123,21 @@ end
 -- Decides `key` with the request whose arguments start at ARGV[at]:
 -- operation, cost, limit, refill, interval, alignment, new version.
 local function decide_key(key, algorithm, at, now_hi, now_lo, now_text)
-  local op, cost, p = ARGV[at], N(ARGV[at + 1]), policy_at(ARGV, at + 2)
+  local op, cost, p = A[at], N(A[at + 1]), policy_at(A, at + 2)
   local now = enter(algorithm, p, now_hi, now_lo, now_text)
   local k = load(key, algorithm, now)
   local d, s, changed = ALGORITHMS[algorithm].run(p, k.st, op, cost, now)
-  if op ~= 'peek' then store(key, k, algorithm, p, d, s, changed, ARGV[at + 6], now) end
+  if op ~= 'peek' then store(key, k, algorithm, p, d, s, changed, A[at + 6], now) end
   return reply(d)
 end
 
 -- One decision. KEYS[1]; ARGV: now ('' = the server's TIME), operation,
 -- cost, limit, refill, interval, alignment, new version.
 -- Returns {allowed, remaining, reset_after, retry_after}.
-local function decide_one(algorithm)
+local function decide_one(algorithm, keys, argv)
+  K, A = keys, argv
   local now_hi, now_lo, now_text = read_now()
-  return decide_key(KEYS[1], algorithm, 2, now_hi, now_lo, now_text)
+  return decide_key(K[1], algorithm, 2, now_hi, now_lo, now_text)
 end
 
 -- Independent decisions in one call (concurrent callers batched together).
@@ -140,12 +145,13 @@ end
 -- now, then per key algorithm, operation, cost, limit, refill, interval,
 -- alignment, new version. Returns per key allowed, remaining, reset_after,
 -- retry_after.
-local function decide_batch()
+local function decide_batch(keys, argv)
+  K, A = keys, argv
   local now_hi, now_lo, now_text = read_now()
   local out = {}
-  for i = 1, #KEYS do
+  for i = 1, #K do
     local at = 2 + (i - 1) * 8
-    for _, v in ipairs(decide_key(KEYS[i], ARGV[at], at + 1, now_hi, now_lo, now_text)) do out[#out + 1] = v end
+    for _, v in ipairs(decide_key(K[i], A[at], at + 1, now_hi, now_lo, now_text)) do out[#out + 1] = v end
   end
   return out
 end
@@ -154,17 +160,18 @@ end
 -- algorithm, operation, cost, limit, refill, interval, alignment, new version.
 -- Returns {allowed, then per key allowed, remaining, reset_after,
 -- retry_after}; nothing is written unless every limit admits.
-local function decide_all()
+local function decide_all(keys, argv)
+  K, A = keys, argv
   local now_hi, now_lo, now_text = read_now()
   local plans = {}
   local all = true
-  for i = 1, #KEYS do
+  for i = 1, #K do
     local at = 2 + (i - 1) * 8
-    local plan = {algorithm = ARGV[at], op = ARGV[at + 1], cost = N(ARGV[at + 2]), p = policy_at(ARGV, at + 3),
-                  version = ARGV[at + 7]}
+    local plan = {algorithm = A[at], op = A[at + 1], cost = N(A[at + 2]), p = policy_at(A, at + 3),
+                  version = A[at + 7]}
     plan.now = enter(plan.algorithm, plan.p, now_hi, now_lo, now_text)
     plan.origin = {E_HI, E_LO}
-    plan.k = load(KEYS[i], plan.algorithm, plan.now)
+    plan.k = load(K[i], plan.algorithm, plan.now)
     local op = plan.op
     if op == 'consume' then op = 'peek' end
     local d = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, op, plan.cost, plan.now)
@@ -177,7 +184,7 @@ local function decide_all()
     for i, plan in ipairs(plans) do
       set_origin(plan.origin[1], plan.origin[2])
       local d, s, changed = ALGORITHMS[plan.algorithm].run(plan.p, plan.k.st, plan.op, plan.cost, plan.now)
-      if plan.op ~= 'peek' then store(KEYS[i], plan.k, plan.algorithm, plan.p, d, s, changed, plan.version, plan.now) end
+      if plan.op ~= 'peek' then store(K[i], plan.k, plan.algorithm, plan.p, d, s, changed, plan.version, plan.now) end
       plan.d = d
     end
   end

@@ -10,8 +10,9 @@
 // and a write version (docs/redis_format.md). Every key carries a Redis TTL,
 // so nothing outlives its state.
 //
-// A decision is one round trip: one Lua script per algorithm (EVALSHA, with
-// EVAL after NOSCRIPT) reads the hash, runs the algorithm of
+// A decision is one round trip: Lua code (a Redis 7 function library called
+// with FCALL, or on servers without Functions one script per algorithm run
+// with EVALSHA) reads the hash, runs the algorithm of
 // docs/algorithms.md in exact integer arithmetic (Lua's doubles cannot hold
 // nanosecond times, so the scripts carry a small bignum library), writes the
 // new state and its TTL, and returns the decision. Several limits decided
@@ -92,6 +93,11 @@ struct RedisStoreOptions {
   // is never delayed. Defaults: 64 and 4.
   int max_batch = 64;
   int max_batches_in_flight = 4;
+  // Run the decision code as a Redis 7 function library (FUNCTION LOAD once,
+  // then FCALL), which saves re-running the code's setup on every call.
+  // Turned off by itself, for EVALSHA, on servers without Functions or that
+  // refuse FUNCTION LOAD. Default: true.
+  bool use_functions = true;
   // Conflicting read-modify-writes retried (with jittered backoff) before
   // kAborted. Default: 1000.
   int max_attempts = 1000;
