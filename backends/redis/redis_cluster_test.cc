@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -21,6 +22,7 @@
 #include "redis/redis_client.h"
 #include "redis/redis_test_env.h"
 #include "sluice/backends/redis.h"
+#include "sluice/rate_limiter.h"
 
 namespace sluice::redis {
 namespace {
@@ -69,6 +71,43 @@ TEST(RedisCluster, MastersCoverEverySlot) {
   }
   EXPECT_EQ(covered, kClusterSlots);
   EXPECT_EQ(ranges->elements.size(), 3u);
+}
+
+// RELIABILITY T20: user ids full of hash-tag and separator bytes. Every
+// limit of one id lands in one slot (so DecideAll over them is one call on
+// the cluster, never CROSSSLOT), distinct ids never collide, and the ids
+// spread over the slots (an adversary cannot pile them onto one).
+TEST(RedisCluster, AdversarialIdsKeepTheirLimitsInOneSlot) {
+  if (ClusterUri().empty()) GTEST_SKIP() << "needs the redis_cluster fixture (ctest -L redis)";
+  auto store = CreateRedisStore(
+      {.uri = ClusterUri(), .key_prefix = "t20-" + std::to_string(std::random_device{}()) + ":"});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  std::mt19937_64 rng(20);
+  const std::string alphabet = std::string("{}:%\0ab", 7);
+  const Policy per_second = Policy::FixedWindow(5, std::chrono::seconds(1));
+  const Policy per_hour = Policy::FixedWindow(100, std::chrono::hours(1));
+  std::map<std::string, std::string> seen;  // store key -> id
+  std::vector<int> per_slot(kClusterSlots, 0);
+  constexpr int kIds = 10000, kDecided = 1000;
+  for (int i = 0; i < kIds; ++i) {
+    std::string id;
+    const size_t length = i % 100 == 0 ? 2000 : rng() % 24;  // escaped, within 8 KiB
+    for (size_t n = 0; n < length; ++n) id += alphabet[rng() % alphabet.size()];
+    id += std::to_string(i);  // distinct
+    const std::string a = StoreKey("rl", "second", id), b = StoreKey("rl", "hour", id);
+    ASSERT_TRUE(seen.emplace(a, id).second) << "collision";
+    ASSERT_EQ(KeySlot(a), KeySlot(b));
+    ++per_slot[KeySlot(a)];
+    if (i < kDecided) {
+      const DecideRequest both[] = {{.key = a, .policy = &per_second}, {.key = b, .policy = &per_hour}};
+      Result<MultiDecision> d = (*store)->DecideAll(both);
+      ASSERT_TRUE(d.ok()) << "id #" << i << ": " << d.status().ToString();
+      ASSERT_TRUE(d->allowed);
+    }
+  }
+  const int max_share = *std::max_element(per_slot.begin(), per_slot.end());
+  // 10000 ids over 16384 slots: a handful at most in any slot by chance.
+  EXPECT_LE(max_share, 8);
 }
 
 // A client for one node, to administer the cluster as an operator would.
