@@ -26,13 +26,19 @@ using testing::StoreFactory;
 
 using testenv::RedisUri;
 
+// A token of this test run, so that runs against one server never share keys.
+std::string RunId() {
+  static const std::string id = std::to_string(std::random_device{}());
+  return id;
+}
+
 // Every store gets its own key prefix, so each test starts empty.
 Result<std::unique_ptr<Store>> MakeRedisStore(Clock& clock) {
   static std::atomic<int> counter{0};
   if (RedisUri().empty())
     return NotSupportedError("SLUICE_TEST_REDIS_DIR is not set (run through ctest -L redis)");
   return CreateRedisStore({.uri = RedisUri(),
-                           .key_prefix = "conformance" + std::to_string(counter.fetch_add(1)) + ":",
+                           .key_prefix = "conformance" + RunId() + "-" + std::to_string(counter.fetch_add(1)) + ":",
                            .time_source = TimeSource::kClient,
                            .clock = &clock});
 }
@@ -44,7 +50,7 @@ Result<std::unique_ptr<Store>> MakeClusterStore(Clock& clock) {
     return NotSupportedError("SLUICE_TEST_REDIS_CLUSTER_DIR is not set (run through ctest -L redis)");
   }
   return CreateRedisStore({.uri = testenv::ClusterUri(),
-                           .key_prefix = "cluster-conformance" + std::to_string(counter.fetch_add(1)) + ":",
+                           .key_prefix = "cluster-conformance" + RunId() + "-" + std::to_string(counter.fetch_add(1)) + ":",
                            .time_source = TimeSource::kClient,
                            .clock = &clock});
 }
