@@ -11,8 +11,12 @@ case "$action" in
   start)
     command -v redis-server >/dev/null || { echo "redis-server not installed (scripts/install-deps.sh)" >&2; exit 1; }
     mkdir -p "$dir"
-    if [ -f "$dir/redis.pid" ] && kill -0 "$(cat "$dir/redis.pid")" 2>/dev/null; then
-      kill "$(cat "$dir/redis.pid")" || true
+    # A server left running is stopped first, and waited for: on its way out
+    # it unlinks its socket, which would remove the new server's.
+    if [ -f "$dir/redis.pid" ]; then
+      old=$(cat "$dir/redis.pid")
+      kill "$old" 2>/dev/null || true
+      for _ in $(seq 1 200); do kill -0 "$old" 2>/dev/null || break; sleep 0.05; done
     fi
     rm -f "$sock" "$dir/redis.pid"
     redis-server --port 0 --unixsocket "$sock" --unixsocketperm 700 --save '' --appendonly no \
