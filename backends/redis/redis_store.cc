@@ -633,12 +633,22 @@ class RedisStore final : public Store {
                                    " is older than token " + seen + " that already wrote this key");
   }
 
-  std::string NewVersion() { return tokens_.Next(1); }
+  // A write version no other write uses: a random 64-bit start per store,
+  // counted up, so versions of different stores (and processes) collide with
+  // negligible probability, without a lock or a random draw per decision.
+  std::string NewVersion() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    uint64_t v = next_version_.fetch_add(1, std::memory_order_relaxed);
+    std::string out(16, '0');
+    for (int i = 15; i >= 0; --i, v >>= 4) out[static_cast<size_t>(i)] = kHex[v & 15];
+    return out;
+  }
 
   const RedisStoreOptions options_;
   Clock* clock_;
   mutable RedisClient client_;
   RandomTokens tokens_;
+  std::atomic<uint64_t> next_version_{std::stoull(tokens_.Next(1), nullptr, 16)};
   Batcher<PendingDecision> batcher_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
 };
