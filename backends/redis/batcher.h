@@ -37,47 +37,74 @@ class Batcher {
   // Returns once `item` was run, by this thread or by another's batch.
   void Submit(Item* item) {
     Waiter self(item);
-    std::unique_lock<std::mutex> lock(mu_);
-    queue_.push_back(&self);
-    self.cv.wait(lock, [&] { return self.done || (queue_.front() == &self && in_flight_ < max_in_flight_); });
-    if (self.done) return;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(&self);
+      AssignLeaderLocked();
+    }
+    {
+      // Each waiter sleeps on its own lock, so finishing a batch wakes its
+      // members without making them queue up on a shared mutex.
+      std::unique_lock<std::mutex> lock(self.mu);
+      self.cv.wait(lock, [&] { return self.done || self.lead; });
+      if (self.done) return;
+    }
     std::vector<Waiter*> batch;
     std::vector<Item*> items;
-    while (!queue_.empty() && batch.size() < max_batch_) {
-      batch.push_back(queue_.front());
-      items.push_back(queue_.front()->item);
-      queue_.pop_front();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      leader_pending_ = false;
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(queue_.front());
+        items.push_back(queue_.front()->item);
+        queue_.pop_front();
+      }
+      ++in_flight_;
+      // The next in line may start a batch of its own alongside this one.
+      AssignLeaderLocked();
     }
-    ++in_flight_;
-    // The next in line may start a batch of its own alongside this one.
-    if (!queue_.empty() && in_flight_ < max_in_flight_) queue_.front()->cv.notify_one();
-    lock.unlock();
     run_(std::span<Item* const>(items));
-    lock.lock();
-    --in_flight_;
     for (Waiter* w : batch) {
-      // Notified under the lock: a waiter cannot see `done` and return (which
-      // destroys its condition variable) before notify_one finished.
+      if (w == &self) continue;
+      // Notified under the waiter's lock: it cannot see `done` and return
+      // (destroying its condition variable) before notify_one finished.
+      std::lock_guard<std::mutex> lock(w->mu);
       w->done = true;
-      if (w != &self) w->cv.notify_one();
+      w->cv.notify_one();
     }
-    if (!queue_.empty()) queue_.front()->cv.notify_one();
+    std::lock_guard<std::mutex> lock(mu_);
+    --in_flight_;
+    AssignLeaderLocked();
   }
 
  private:
   struct Waiter {
     explicit Waiter(Item* i) : item(i) {}
     Item* item;
-    bool done = false;
+    std::mutex mu;
     std::condition_variable cv;
+    bool done = false;  // guarded by mu
+    bool lead = false;  // guarded by mu
   };
+
+  // Makes the front of the queue a leader if a batch may start now and no
+  // leader is already on its way. Lock order: mu_, then a waiter's mu.
+  void AssignLeaderLocked() {
+    if (queue_.empty() || leader_pending_ || in_flight_ >= max_in_flight_) return;
+    leader_pending_ = true;
+    Waiter* w = queue_.front();
+    std::lock_guard<std::mutex> lock(w->mu);
+    w->lead = true;
+    w->cv.notify_one();
+  }
 
   const size_t max_in_flight_;
   const size_t max_batch_;
   const Run run_;
   std::mutex mu_;
-  std::deque<Waiter*> queue_;  // guarded by mu_
-  size_t in_flight_ = 0;       // guarded by mu_
+  std::deque<Waiter*> queue_;    // guarded by mu_
+  size_t in_flight_ = 0;         // guarded by mu_
+  bool leader_pending_ = false;  // guarded by mu_: a leader was chosen but has not taken its batch
 };
 
 }  // namespace sluice::redis
