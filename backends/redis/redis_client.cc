@@ -4,10 +4,11 @@
 #include "redis/redis_client.h"
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <condition_variable>
 #include <cstdio>
-#include <future>
+#include <optional>
 #include <thread>
 
 #include "redis/cluster_slot.h"
