@@ -8,7 +8,8 @@
 // decision of the test falls in one window whatever the server's clock says.
 // With WINDOW_MS (fixed_window only) the windows are that short, and the
 // worker also prints, for each admitted decision, the index of its window on
-// the server's clock (one per line), recovered from the decision itself.
+// the server's clock (one per line), recovered from the decision itself, or
+// -1 when the call took too long to tell.
 
 #include <atomic>
 #include <cstdio>
@@ -78,11 +79,13 @@ int main(int argc, char** argv) {
         if (window_ms == 0) continue;
         // An admitted decision's reset_after runs to the end of its window,
         // an exact multiple of the window length on the server's clock, and
-        // that end lies in [before, after] + reset_after. With the call
-        // shorter than a window, one multiple fits: that window is it.
+        // that end lies in [before, after] + reset_after. When exactly one
+        // multiple fits, that window is it; a call so slow that two fit
+        // (sanitizer builds) cannot be placed and is reported as -1.
         const int64_t w = window_ms * 1'000'000;
         const int64_t end = (before + d->reset_after.count() + w - 1) / w * w;
-        windows[static_cast<size_t>(t)].push_back(end <= after + d->reset_after.count() ? end / w - 1 : -1);
+        const bool placed = end <= after + d->reset_after.count() && end + w > after + d->reset_after.count();
+        windows[static_cast<size_t>(t)].push_back(placed ? end / w - 1 : -1);
       }
     });
   }
