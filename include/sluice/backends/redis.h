@@ -38,9 +38,11 @@
 // a failure.
 //
 // Errors: kUnavailable when Redis cannot be reached before anything was sent;
-// kDeadlineExceeded when the connection failed after a write was sent (the
-// outcome is unknown); kAborted when a read-modify-write kept conflicting
-// `max_attempts` times.
+// kDeadlineExceeded when the connection failed after a write was sent, or no
+// reply came within `command_timeout` (the outcome is unknown, and the call
+// is never resent); kAborted when a read-modify-write kept conflicting
+// `max_attempts` times; kInvalidArgument for DecideAll on a Cluster over keys
+// in different hash slots.
 //
 // Example:
 //   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<sluice::Store> store,
