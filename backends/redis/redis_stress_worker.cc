@@ -6,10 +6,11 @@
 // Decides ATTEMPTS times per thread on KEY and prints "admitted errors".
 // Without WINDOW_MS, windows and refill periods are a century long, so every
 // decision of the test falls in one window whatever the server's clock says.
-// With WINDOW_MS (fixed_window only) the windows are that short, and the
-// worker also prints, for each admitted decision, the index of its window on
-// the server's clock (one per line), recovered from the decision itself, or
-// -1 when the call took too long to tell.
+// With WINDOW_MS (fixed_window only) the windows are that short, the worker
+// decides for at least six of them, and it also prints, for each admitted
+// decision, the index of its window on the server's clock (one per line),
+// recovered from the decision itself, or -1 when the call took too long to
+// tell.
 
 #include <atomic>
 #include <cstdio>
@@ -64,7 +65,10 @@ int main(int argc, char** argv) {
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
-      for (int i = 0; i < attempts; ++i) {
+      // With windows, also keep going for six window lengths, so that a fast
+      // machine still spans many windows.
+      const int64_t run_until = sluice::Clock::Real().NowNanos() + 6 * window_ms * 1'000'000;
+      for (int i = 0; i < attempts || (window_ms > 0 && sluice::Clock::Real().NowNanos() < run_until); ++i) {
         // Redis runs on this host, so its TIME lies between these two reads
         // of the same clock.
         const int64_t before = sluice::Clock::Real().NowNanos();
