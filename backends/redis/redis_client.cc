@@ -123,14 +123,14 @@ class RedisClient::Node {
 
   // Sends and waits at most `timeout` (0: no limit). A connection that timed
   // out is closed: its server may be hung, and the next call reconnects.
-  Result<Reply> Call(std::vector<std::string> args, bool asking, milliseconds timeout) {
+  Result<Reply> Call(const std::vector<std::string>& args, bool asking, milliseconds timeout) {
     SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Get());
     auto slot = std::make_shared<ReplySlot>();
     auto done = [slot](Result<Reply> r) { slot->Set(std::move(r)); };
     if (asking) {
-      conn->SendAsking(std::move(args), std::move(done));
+      conn->SendAsking(args, std::move(done));
     } else {
-      conn->Send(std::move(args), std::move(done));
+      conn->Send(args, std::move(done));
     }
     if (!slot->Wait(timeout)) {
       conn->Close();
@@ -272,7 +272,7 @@ Result<std::shared_ptr<RedisClient::Node>> RedisClient::NodeFor(std::optional<ui
   return map->masters[owner - 1];
 }
 
-Result<Reply> RedisClient::Routed(std::optional<uint16_t> slot, std::vector<std::string> args,
+Result<Reply> RedisClient::Routed(std::optional<uint16_t> slot, const std::vector<std::string>& args,
                                   std::optional<milliseconds> timeout, bool wait_out_tryagain) {
   const milliseconds per_call = timeout.value_or(options_.command_timeout);
   const SteadyClock::time_point deadline = SteadyClock::now() + options_.redirect_timeout;
@@ -329,15 +329,15 @@ Result<Reply> RedisClient::Routed(std::optional<uint16_t> slot, std::vector<std:
 }
 
 Result<Reply> RedisClient::Call(std::vector<std::string> args, std::optional<milliseconds> timeout) {
-  return Routed(std::nullopt, std::move(args), timeout, true);
+  return Routed(std::nullopt, args, timeout, true);
 }
 
 Result<Reply> RedisClient::CallKey(std::string_view key, std::vector<std::string> args) {
-  return Routed(KeySlot(key), std::move(args), std::nullopt, true);
+  return Routed(KeySlot(key), args, std::nullopt, true);
 }
 
 Result<Reply> RedisClient::CallAt(const Endpoint& node, std::vector<std::string> args) {
-  return NodeAt(node)->Call(std::move(args), false, options_.command_timeout);
+  return NodeAt(node)->Call(args, false, options_.command_timeout);
 }
 
 Result<std::vector<Endpoint>> RedisClient::Masters() {
@@ -354,11 +354,11 @@ namespace {
 // The replies of commands sent together; shared with their callbacks, which
 // may outlive a caller that gave up waiting.
 struct PendingReplies {
-  explicit PendingReplies(size_t n) : results(n, Result<Reply>(InternalError("no reply"))), remaining(n) {}
+  explicit PendingReplies(size_t n) : results(n), remaining(n) {}
   std::mutex mu;
   std::condition_variable done;
-  std::vector<Result<Reply>> results;  // guarded by mu
-  size_t remaining;                    // guarded by mu
+  std::vector<std::optional<Result<Reply>>> results;  // guarded by mu; empty until delivered
+  size_t remaining;                                   // guarded by mu
 };
 
 }  // namespace
@@ -386,22 +386,26 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
     }
   }
   std::vector<Result<Reply>> results;
+  results.reserve(n);
   {
     std::unique_lock<std::mutex> lock(pending->mu);
     auto all_done = [&] { return pending->remaining == 0; };
-    if (options_.command_timeout.count() > 0) {
-      if (!pending->done.wait_for(lock, options_.command_timeout, all_done)) {
-        for (Result<Reply>& r : pending->results) {
-          if (r.status().code() == StatusCode::kInternal) {
-            r = DeadlineExceededError("redis: no reply within " + std::to_string(options_.command_timeout.count()) +
-                                      "ms; the command may still run");
-          }
-        }
-      }
-    } else {
+    if (options_.command_timeout.count() == 0) {
       pending->done.wait(lock, all_done);
+    } else {
+      pending->done.wait_for(lock, options_.command_timeout, all_done);
     }
-    results = pending->results;
+    // Replies still missing are given up on; their callbacks may still come
+    // and write into `pending`, which they share.
+    for (std::optional<Result<Reply>>& r : pending->results) {
+      if (r) {
+        results.push_back(std::move(*r));
+      } else {
+        results.push_back(DeadlineExceededError("redis: no reply within " +
+                                                std::to_string(options_.command_timeout.count()) +
+                                                "ms; the command may still run"));
+      }
+    }
   }
   // What was redirected, or never sent, goes the routed way one by one.
   for (size_t i = 0; i < n; ++i) {
@@ -524,7 +528,7 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
     std::lock_guard<std::mutex> lock(mu_);
     args[1] = scripts_.at(id);
   }
-  return Routed(slot, std::move(args), timeout, wait_out_tryagain);
+  return Routed(slot, args, timeout, wait_out_tryagain);
 }
 
 std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain) {

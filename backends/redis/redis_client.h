@@ -126,7 +126,7 @@ class RedisClient {
   class Node;
   struct SlotMap;
 
-  Result<Reply> Routed(std::optional<uint16_t> slot, std::vector<std::string> args,
+  Result<Reply> Routed(std::optional<uint16_t> slot, const std::vector<std::string>& args,
                        std::optional<std::chrono::milliseconds> timeout, bool wait_out_tryagain);
   // The node for a slot (Cluster) or the server; refreshes a stale map first.
   Result<std::shared_ptr<Node>> NodeFor(std::optional<uint16_t> slot);
@@ -141,6 +141,7 @@ class RedisClient {
   // when a server refuses it.
   bool LoadFunctionLibrary();
   // Whether a reply says the code was not there to run (and so did not run).
+  // An FCALL refused as an unknown command (Redis 6) also turns Functions off.
   bool IsMissingCode(const Reply& reply);
 
   const ClientOptions options_;

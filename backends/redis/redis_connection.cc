@@ -303,7 +303,7 @@ Result<std::shared_ptr<Connection>> Connection::Connect(IoThread& io, const Endp
   return std::shared_ptr<Connection>(new Connection(endpoint, std::move(impl)));
 }
 
-void Connection::Send(std::vector<std::string> args, ReplyCallback done) {
+void Connection::Send(const std::vector<std::string>& args, ReplyCallback done) {
   std::string encoded = Format(args);
   asio::post(impl_->socket.get_executor(),
              [impl = impl_, encoded = std::move(encoded), done = std::move(done)]() mutable {
@@ -311,7 +311,7 @@ void Connection::Send(std::vector<std::string> args, ReplyCallback done) {
              });
 }
 
-void Connection::SendAsking(std::vector<std::string> args, ReplyCallback done) {
+void Connection::SendAsking(const std::vector<std::string>& args, ReplyCallback done) {
   std::string asking = Format({"ASKING"});
   std::string encoded = Format(args);
   // Both are queued in one handler on the I/O thread, so no other command
@@ -326,7 +326,7 @@ void Connection::SendAsking(std::vector<std::string> args, ReplyCallback done) {
 Result<Reply> Connection::Call(std::vector<std::string> args) {
   std::promise<Result<Reply>> promise;
   std::future<Result<Reply>> reply = promise.get_future();
-  Send(std::move(args), [&promise](Result<Reply> r) { promise.set_value(std::move(r)); });
+  Send(args, [&promise](Result<Reply> r) { promise.set_value(std::move(r)); });
   return reply.get();
 }
 
@@ -334,7 +334,7 @@ Result<Reply> Connection::Call(std::vector<std::string> args, std::chrono::milli
   // Shared with the callback, which may run after this call gave up.
   auto promise = std::make_shared<std::promise<Result<Reply>>>();
   std::future<Result<Reply>> reply = promise->get_future();
-  Send(std::move(args), [promise](Result<Reply> r) { promise->set_value(std::move(r)); });
+  Send(args, [promise](Result<Reply> r) { promise->set_value(std::move(r)); });
   if (reply.wait_for(timeout) != std::future_status::ready) {
     return DeadlineExceededError("redis " + endpoint_.ToString() + ": no reply within " +
                                  std::to_string(timeout.count()) + "ms; the command may still run");

@@ -92,12 +92,12 @@ class Connection {
   ~Connection();
 
   // Queues a command (arguments are binary-safe) and calls `done` with its reply.
-  void Send(std::vector<std::string> args, ReplyCallback done);
+  void Send(const std::vector<std::string>& args, ReplyCallback done);
 
   // As Send, preceded by ASKING in the same write, with nothing from other
   // callers in between (Redis Cluster's ASK redirection applies ASKING to the
   // next command on the connection only). `done` gets the command's reply.
-  void SendAsking(std::vector<std::string> args, ReplyCallback done);
+  void SendAsking(const std::vector<std::string>& args, ReplyCallback done);
 
   // Sends a command and waits for its reply. Must not be called on the I/O thread.
   Result<Reply> Call(std::vector<std::string> args);

@@ -215,7 +215,7 @@ enum class CommitResult { kApplied, kConflict };
 // A Decide call waiting in the batcher.
 struct PendingDecision {
   const DecideRequest* request;
-  Result<Decision> result = InternalError("not decided");
+  std::optional<Result<Decision>> result;  // set by RunBatch
 };
 
 class RedisStore final : public Store {
@@ -239,30 +239,30 @@ class RedisStore final : public Store {
 
   Result<Decision> Decide(const DecideRequest& request) override {
     SLUICE_RETURN_IF_ERROR(CheckRequest(request));
-    PendingDecision pending{&request};
+    PendingDecision pending{&request, std::nullopt};
     batcher_.Submit(&pending);
-    return std::move(pending.result);
+    return std::move(*pending.result);
   }
 
   std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override {
-    std::vector<Result<Decision>> out(requests.size(), Result<Decision>(InternalError("not decided")));
     std::vector<PendingDecision> pending;
-    std::vector<size_t> index;
-    for (size_t i = 0; i < requests.size(); ++i) {
-      if (Status s = CheckRequest(requests[i]); !s.ok()) {
-        out[i] = s;
+    pending.reserve(requests.size());
+    std::vector<PendingDecision*> checked;
+    for (const DecideRequest& request : requests) {
+      pending.push_back({&request, std::nullopt});
+      if (Status s = CheckRequest(request); !s.ok()) {
+        pending.back().result = std::move(s);
       } else {
-        pending.push_back({&requests[i]});
-        index.push_back(i);
+        checked.push_back(&pending.back());
       }
     }
-    std::vector<PendingDecision*> items;
-    for (PendingDecision& p : pending) items.push_back(&p);
     const auto chunk = static_cast<size_t>(options_.max_batch);
-    for (size_t at = 0; at < items.size(); at += chunk) {
-      RunBatch(std::span<PendingDecision* const>(items).subspan(at, std::min(chunk, items.size() - at)));
+    for (size_t at = 0; at < checked.size(); at += chunk) {
+      RunBatch(std::span<PendingDecision* const>(checked).subspan(at, std::min(chunk, checked.size() - at)));
     }
-    for (size_t j = 0; j < pending.size(); ++j) out[index[j]] = std::move(pending[j].result);
+    std::vector<Result<Decision>> out;
+    out.reserve(pending.size());
+    for (PendingDecision& p : pending) out.push_back(std::move(*p.result));
     return out;
   }
 
@@ -507,11 +507,12 @@ class RedisStore final : public Store {
         } else if (reply->is_error()) {
           p.result = UnavailableError("redis decision script: " + reply->str);
         } else {
-          p.result = ParseDecision(*reply, 4 * j);
-          if (p.result.ok()) {
-            p.result->limit = p.request->policy->limit;
+          Result<Decision> d = ParseDecision(*reply, 4 * j);
+          if (d.ok()) {
+            d->limit = p.request->policy->limit;
             decisions_.fetch_add(1, std::memory_order_relaxed);
           }
+          p.result = std::move(d);
         }
       }
     }
