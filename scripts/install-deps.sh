@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev libboost-dev redis-server redis-tools
+  librocksdb-dev libzstd-dev
 )
 
 missing=()

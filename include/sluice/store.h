@@ -64,6 +64,11 @@ struct Record {
   std::string key;
   Value value;
   int64_t expires_at_ns = 0;  // absolute wall time; 0 = never expires
+  // The largest fencing token (UpdateOptions::fencing_token) that wrote this
+  // key, 0 if none did. Carried by Get, Scan, export and import, so a key's
+  // fence survives backup, restore and migration; Put of a record with a token
+  // raises the key's fence to it. A fence lives as long as its key's value.
+  uint64_t fencing_token = 0;
   friend bool operator==(const Record&, const Record&) = default;
 };
 
