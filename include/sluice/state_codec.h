@@ -1,14 +1,16 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// Encodes and decodes one stored Record (a key, its value and its absolute
-// expiry) in two formats, both at record format version 1:
+// Encodes and decodes one stored Record (a key, its value, its absolute
+// expiry and its fencing token) in two formats, both at record format
+// version 2:
 //   - JSON: human-readable with stable field names, for export files, the
 //     admin API and people;
 //   - binary: compact, versioned and checksummed (CRC-32C), for disk and
 //     checkpoints.
 // docs/state_format.md specifies both field by field. Every later version of
-// sluice keeps reading version 1.
+// sluice keeps reading every earlier version: version 1 (written before
+// records carried fencing tokens) decodes with fencing_token 0.
 //
 // Encoding never fails and does not validate: it writes what the record holds.
 // Decoding is strict and validates before it returns anything: required
@@ -22,7 +24,7 @@
 //   kInvalidArgument  malformed input or a value out of range; the message
 //                     names the field, e.g. "record.state.tokens: 12 exceeds
 //                     capacity 10", or the version, "unsupported record format
-//                     version 2; this build reads 1".
+//                     version 3; this build reads versions 1 to 2".
 //   kDataLoss         (binary) truncated input, a checksum mismatch, or bytes
 //                     left over after the record.
 //
@@ -48,8 +50,9 @@
 namespace sluice {
 
 // The record format version this build writes. It reads this version and
-// every earlier one.
-inline constexpr int64_t kRecordFormatVersion = 1;
+// every earlier one, down to kOldestRecordFormatVersion.
+inline constexpr int64_t kRecordFormatVersion = 2;
+inline constexpr int64_t kOldestRecordFormatVersion = 1;
 
 // The "format" member of every JSON record.
 inline constexpr std::string_view kRecordJsonFormatName = "sluice.record";

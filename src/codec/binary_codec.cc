@@ -1,9 +1,10 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// The binary record format, version 1. docs/state_format.md is the
-// specification; a change here that changes the bytes of an existing record is
-// a new format version (the golden files in testdata/state_v1/ catch it).
+// The binary record format, versions 1 and 2 (2 adds the fencing token).
+// docs/state_format.md is the specification; a change here that changes the
+// bytes of an existing record is a new format version (the golden files in
+// testdata/state_v1/ and testdata/state_v2/ catch it).
 
 #include <algorithm>
 #include <cstdint>
@@ -176,13 +177,16 @@ std::string Hex32(uint32_t v) {
 
 }  // namespace
 
-std::string EncodeRecordBinary(const Record& record) {
+namespace internal {
+
+std::string EncodeRecordBinaryAtVersion(const Record& record, int64_t version) {
   std::string out(kRecordBinaryMagic);
-  PutVarint(&out, static_cast<uint64_t>(kRecordFormatVersion));
+  PutVarint(&out, static_cast<uint64_t>(version));
   const auto* bytes = std::get_if<std::string>(&record.value);
   out.push_back(static_cast<char>(bytes != nullptr ? RecordKind::kBytes : RecordKind::kLimiter));
   PutBytes(&out, record.key);
   PutSigned(&out, record.expires_at_ns);
+  if (version >= kFencingTokenVersion) PutVarint(&out, record.fencing_token);
   if (bytes != nullptr) {
     PutBytes(&out, *bytes);
   } else {
@@ -195,8 +199,14 @@ std::string EncodeRecordBinary(const Record& record) {
     out.push_back(static_cast<char>(p.alignment));
     PutState(&out, limiter.state);
   }
-  PutFixed32(&out, internal::crc32c::Mask(internal::crc32c::Value(out)));
+  PutFixed32(&out, crc32c::Mask(crc32c::Value(out)));
   return out;
+}
+
+}  // namespace internal
+
+std::string EncodeRecordBinary(const Record& record) {
+  return internal::EncodeRecordBinaryAtVersion(record, kRecordFormatVersion);
 }
 
 Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns,
@@ -222,7 +232,7 @@ Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns,
   }
   Reader r(covered.substr(magic.size()));
   SLUICE_ASSIGN_OR_RETURN(uint64_t version, r.Varint("record.version"));
-  if (version != static_cast<uint64_t>(kRecordFormatVersion)) {
+  if (version > static_cast<uint64_t>(INT64_MAX) || !internal::IsKnownRecordVersion(static_cast<int64_t>(version))) {
     return internal::UnsupportedRecordVersion(
         version > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : static_cast<int64_t>(version));
   }
@@ -231,6 +241,9 @@ Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns,
   SLUICE_ASSIGN_OR_RETURN(uint8_t kind, r.Byte("record kind"));
   SLUICE_ASSIGN_OR_RETURN(record.key, r.Bytes("record.key", kMaxKeyBytes));
   SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.Signed("record.expiresAtNs"));
+  if (static_cast<int64_t>(version) >= internal::kFencingTokenVersion) {
+    SLUICE_ASSIGN_OR_RETURN(record.fencing_token, r.Varint("record.fencingToken"));
+  }
   switch (static_cast<RecordKind>(kind)) {
     case RecordKind::kBytes: {
       SLUICE_ASSIGN_OR_RETURN(std::string value, r.Bytes("record.bytes", UINT64_MAX));

@@ -10,6 +10,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -23,11 +24,32 @@
 
 namespace sluice::internal {
 
-// "unsupported record format version 2; this build reads 1" (kInvalidArgument).
+// "unsupported record format version 3; this build reads versions 1 to 2"
+// (kInvalidArgument).
 inline Status UnsupportedRecordVersion(int64_t version) {
   return InvalidArgumentError("unsupported record format version " + std::to_string(version) +
-                              "; this build reads " + std::to_string(kRecordFormatVersion));
+                              "; this build reads versions " + std::to_string(kOldestRecordFormatVersion) +
+                              " to " + std::to_string(kRecordFormatVersion));
 }
+
+inline bool IsKnownRecordVersion(int64_t version) {
+  return version >= kOldestRecordFormatVersion && version <= kRecordFormatVersion;
+}
+
+// The first record format version that carries Record::fencing_token.
+inline constexpr int64_t kFencingTokenVersion = 2;
+
+// Encoders for an older supported version, so that tests can pin the bytes of
+// every version a reader must still accept. Fields the version lacks (the
+// fencing token before version 2) are left out. REQUIRES: IsKnownRecordVersion.
+std::string EncodeRecordJsonAtVersion(const Record& record, bool pretty, int64_t version);
+std::string EncodeRecordBinaryAtVersion(const Record& record, int64_t version);
+
+// The JSON text of a fencing token: a decimal string, so that every uint64
+// survives readers whose numbers are doubles. Parsing is strict: digits only,
+// no sign, no leading zero (except "0"), at most UINT64_MAX.
+std::string FencingTokenToJson(uint64_t token);
+std::optional<uint64_t> FencingTokenFromJson(std::string_view text);
 
 // "updated_ns" -> "updatedNs": the JSON name of a state field, used in every
 // message so that both formats name fields the same way (docs/state_format.md).

@@ -1,9 +1,10 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// The JSON record format, version 1. docs/state_format.md is the specification;
-// a change here that changes the output for an existing record is a new format
-// version (the golden files in testdata/state_v1/ catch it).
+// The JSON record format, versions 1 and 2 (2 adds fencingToken).
+// docs/state_format.md is the specification; a change here that changes the
+// output for an existing record is a new format version (the golden files in
+// testdata/state_v1/ and testdata/state_v2/ catch it).
 
 #include <string>
 #include <utility>
@@ -112,16 +113,33 @@ Result<LimiterState> StateFromJson(const Json& value, Algorithm algorithm) {
 
 }  // namespace
 
-std::string EncodeRecordJson(const Record& record, bool pretty) {
+namespace internal {
+
+std::string FencingTokenToJson(uint64_t token) { return std::to_string(token); }
+
+std::optional<uint64_t> FencingTokenFromJson(std::string_view text) {
+  if (text.empty() || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t digit = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return std::nullopt;
+    v = v * 10 + digit;
+  }
+  return v;
+}
+
+std::string EncodeRecordJsonAtVersion(const Record& record, bool pretty, int64_t version) {
   Json o = Json::MakeObject();
   o.Set("format", Json::String(std::string(kRecordJsonFormatName)));
-  o.Set("version", Json::Int(kRecordFormatVersion));
+  o.Set("version", Json::Int(version));
   if (internal::IsValidUtf8(record.key)) {
     o.Set("key", Json::String(record.key));
   } else {
     o.Set("keyBase64", Json::String(internal::Base64Encode(record.key)));
   }
   o.Set("expiresAtNs", Json::Int(record.expires_at_ns));
+  if (version >= kFencingTokenVersion) o.Set("fencingToken", Json::String(FencingTokenToJson(record.fencing_token)));
   if (const auto* bytes = std::get_if<std::string>(&record.value)) {
     o.Set("bytesBase64", Json::String(internal::Base64Encode(*bytes)));
   } else {
@@ -129,7 +147,13 @@ std::string EncodeRecordJson(const Record& record, bool pretty) {
     o.Set("policy", PolicyToJson(limiter.policy));
     o.Set("state", StateToJson(limiter.state));
   }
-  return internal::WriteJson(o, pretty);
+  return WriteJson(o, pretty);
+}
+
+}  // namespace internal
+
+std::string EncodeRecordJson(const Record& record, bool pretty) {
+  return internal::EncodeRecordJsonAtVersion(record, pretty, kRecordFormatVersion);
 }
 
 Result<Record> DecodeRecordJson(std::string_view json, int64_t now_ns, std::chrono::nanoseconds max_future) {
@@ -143,7 +167,7 @@ Result<Record> DecodeRecordJson(std::string_view json, int64_t now_ns, std::chro
   }
   // The version decides how to read everything else, so it comes first.
   SLUICE_ASSIGN_OR_RETURN(int64_t version, r.GetInt("version"));
-  if (version != kRecordFormatVersion) return internal::UnsupportedRecordVersion(version);
+  if (!internal::IsKnownRecordVersion(version)) return internal::UnsupportedRecordVersion(version);
 
   Record record;
   SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> key, r.GetOptionalString("key"));
@@ -160,6 +184,16 @@ Result<Record> DecodeRecordJson(std::string_view json, int64_t now_ns, std::chro
     record.key = std::move(*decoded);
   }
   SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.GetInt("expiresAtNs"));
+  if (version >= internal::kFencingTokenVersion) {
+    // Required from version 2 on; in version 1 it is an unknown field.
+    SLUICE_ASSIGN_OR_RETURN(std::string token, r.GetString("fencingToken"));
+    std::optional<uint64_t> parsed = internal::FencingTokenFromJson(token);
+    if (!parsed.has_value()) {
+      return r.FieldError("fencingToken", "expected a decimal string of an integer in [0, 18446744073709551615], got \"" +
+                                              token + "\"");
+    }
+    record.fencing_token = *parsed;
+  }
 
   const Json* bytes = r.Get("bytesBase64");
   const Json* policy = r.Get("policy");

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/codec_internal.h"
 #include "util/crc32c.h"
 
 namespace sluice {
@@ -75,7 +76,9 @@ std::vector<Golden> GoldenRecords() {
   };
 }
 
-std::string GoldenPath(const std::string& file) { return std::string(SLUICE_SOURCE_DIR) + "/testdata/state_v1/" + file; }
+std::string GoldenPath(const std::string& dir, const std::string& file) {
+  return std::string(SLUICE_SOURCE_DIR) + "/testdata/" + dir + "/" + file;
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -85,26 +88,58 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-// Run once, by hand, to create the golden files of a NEW format version:
+// Version 2 adds the fencing token: the same records, with tokens that cover
+// zero, a small value, a multi-byte varint and the largest uint64.
+std::vector<Golden> GoldenRecordsV2() {
+  std::vector<Golden> goldens = GoldenRecords();
+  const uint64_t tokens[] = {42, 0, 1'000'000, 7, 18'446'744'073'709'551'615ull, 3, 300};
+  for (size_t i = 0; i < goldens.size(); ++i) goldens[i].record.fencing_token = tokens[i % std::size(tokens)];
+  return goldens;
+}
+
+// Run once, by hand, to create the golden files of a NEW format version (the
+// version this build writes; testdata/state_v<N>/ must exist):
 //   sluice_core_test --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_WriteGoldenFiles'
 TEST(StateCodecGoldenTest, DISABLED_WriteGoldenFiles) {
-  for (const Golden& g : GoldenRecords()) {
-    std::ofstream(GoldenPath(std::string(g.name) + ".json"), std::ios::binary)
+  const std::string dir = "state_v" + std::to_string(kRecordFormatVersion);
+  for (const Golden& g : GoldenRecordsV2()) {
+    std::ofstream(GoldenPath(dir, std::string(g.name) + ".json"), std::ios::binary)
         << EncodeRecordJson(g.record, /*pretty=*/true);
-    std::ofstream(GoldenPath(std::string(g.name) + ".bin"), std::ios::binary) << EncodeRecordBinary(g.record);
+    std::ofstream(GoldenPath(dir, std::string(g.name) + ".bin"), std::ios::binary) << EncodeRecordBinary(g.record);
   }
 }
 
+// Version 1 files decode with fencing token 0, and the version-1 encoder
+// (kept for this test) still writes them byte for byte.
 TEST(StateCodecGoldenTest, DecodesAndReencodesVersion1ByteForByte) {
   for (const Golden& g : GoldenRecords()) {
     SCOPED_TRACE(g.name);
-    const std::string json = ReadFile(GoldenPath(std::string(g.name) + ".json"));
+    const std::string json = ReadFile(GoldenPath("state_v1", std::string(g.name) + ".json"));
+    Result<Record> from_json = DecodeRecordJson(json, kNow);
+    ASSERT_TRUE(from_json.ok()) << from_json.status().ToString();
+    EXPECT_EQ(*from_json, g.record);
+    EXPECT_EQ(from_json->fencing_token, 0u);
+    EXPECT_EQ(internal::EncodeRecordJsonAtVersion(g.record, /*pretty=*/true, 1), json);
+
+    const std::string bin = ReadFile(GoldenPath("state_v1", std::string(g.name) + ".bin"));
+    Result<Record> from_bin = DecodeRecordBinary(bin, kNow);
+    ASSERT_TRUE(from_bin.ok()) << from_bin.status().ToString();
+    EXPECT_EQ(*from_bin, g.record);
+    EXPECT_EQ(internal::EncodeRecordBinaryAtVersion(g.record, 1), bin);
+  }
+}
+
+TEST(StateCodecGoldenTest, DecodesAndReencodesVersion2ByteForByte) {
+  ASSERT_EQ(kRecordFormatVersion, 2);
+  for (const Golden& g : GoldenRecordsV2()) {
+    SCOPED_TRACE(g.name);
+    const std::string json = ReadFile(GoldenPath("state_v2", std::string(g.name) + ".json"));
     Result<Record> from_json = DecodeRecordJson(json, kNow);
     ASSERT_TRUE(from_json.ok()) << from_json.status().ToString();
     EXPECT_EQ(*from_json, g.record);
     EXPECT_EQ(EncodeRecordJson(g.record, /*pretty=*/true), json);
 
-    const std::string bin = ReadFile(GoldenPath(std::string(g.name) + ".bin"));
+    const std::string bin = ReadFile(GoldenPath("state_v2", std::string(g.name) + ".bin"));
     Result<Record> from_bin = DecodeRecordBinary(bin, kNow);
     ASSERT_TRUE(from_bin.ok()) << from_bin.status().ToString();
     EXPECT_EQ(*from_bin, g.record);
@@ -114,9 +149,10 @@ TEST(StateCodecGoldenTest, DecodesAndReencodesVersion1ByteForByte) {
 
 // The documented example of docs/state_format.md, spelled out.
 TEST(StateCodecGoldenTest, TokenBucketJsonText) {
-  const Record r = GoldenRecords()[0].record;
+  const Record r = GoldenRecordsV2()[0].record;
   EXPECT_EQ(EncodeRecordJson(r),
-            R"({"format":"sluice.record","version":1,"key":"user:1","expiresAtNs":1700000003000000000,)"
+            R"({"format":"sluice.record","version":2,"key":"user:1","expiresAtNs":1700000003000000000,)"
+            R"("fencingToken":"42",)"
             R"("policy":{"algorithm":"token_bucket","limit":10,"refillAmount":1,"intervalNs":1000000000,)"
             R"("alignment":"epoch"},"state":{"tokens":7,"remainder":250000000,"updatedNs":1700000000000000000}})");
   const std::string bytes_json = EncodeRecordJson(GoldenRecords().back().record);
@@ -163,8 +199,26 @@ TEST(StateCodecJsonTest, ErrorsNameTheField) {
       {TokenBucketJson(R"({"tokens":3,"remainder":0,"updatedNs":-5})"), "record.state.updatedNs: -5 is before the Unix epoch"},
       {TokenBucketJson(R"({"tatNs":3,"tatFrac":0,"updatedNs":5})"), "record.state.tokens: required field is missing"},
       {TokenBucketJson(R"([1,2])"), "record.state: expected an object, got array"},
+      {TokenBucketJson(R"({"tokens":3,"remainder":0,"updatedNs":5})", "3"),
+       "unsupported record format version 3; this build reads versions 1 to 2"},
+      {TokenBucketJson(R"({"tokens":3,"remainder":0,"updatedNs":5})", "0"),
+       "unsupported record format version 0; this build reads versions 1 to 2"},
       {TokenBucketJson(R"({"tokens":3,"remainder":0,"updatedNs":5})", "2"),
-       "unsupported record format version 2; this build reads 1"},
+       "record.fencingToken: required field is missing"},
+      {R"({"format":"sluice.record","version":1,"key":"a","expiresAtNs":0,"fencingToken":"1","bytesBase64":""})",
+       "record.fencingToken: unknown field"},
+      {R"({"format":"sluice.record","version":2,"key":"a","expiresAtNs":0,"fencingToken":1,"bytesBase64":""})",
+       "record.fencingToken: expected a string, got integer"},
+      {R"({"format":"sluice.record","version":2,"key":"a","expiresAtNs":0,"fencingToken":"01","bytesBase64":""})",
+       "record.fencingToken: expected a decimal string of an integer in [0, 18446744073709551615], got \"01\""},
+      {R"({"format":"sluice.record","version":2,"key":"a","expiresAtNs":0,"fencingToken":"-1","bytesBase64":""})",
+       "record.fencingToken: expected a decimal string of an integer in [0, 18446744073709551615], got \"-1\""},
+      {R"({"format":"sluice.record","version":2,"key":"a","expiresAtNs":0,"fencingToken":"18446744073709551616",)"
+       R"("bytesBase64":""})",
+       "record.fencingToken: expected a decimal string of an integer in [0, 18446744073709551615], got "
+       "\"18446744073709551616\""},
+      {R"({"format":"sluice.record","version":2,"key":"a","expiresAtNs":0,"fencingToken":"","bytesBase64":""})",
+       "record.fencingToken: expected a decimal string of an integer in [0, 18446744073709551615], got \"\""},
       {TokenBucketJson(R"({"tokens":3,"remainder":0,"updatedNs":5})", "\"1\""),
        "record.version: expected an integer, got string"},
       {R"({"format":"other","version":1})", "record.format: expected \"sluice.record\", got \"other\""},
@@ -257,12 +311,18 @@ Status BinaryError(std::string_view bytes) {
 
 TEST(StateCodecBinaryTest, Layout) {
   // A small bytes record, byte by byte as docs/state_format.md describes it.
-  const std::string encoded = EncodeRecordBinary(Record{"k", std::string("v"), 1});
+  const std::string v1 = internal::EncodeRecordBinaryAtVersion(Record{"k", std::string("v"), 1}, 1);
   const std::string body("SLRC\x01\x01\x01k\x02\x01v", 11);
-  EXPECT_EQ(Body(encoded), body);
-  EXPECT_EQ(encoded, Seal(body));
+  EXPECT_EQ(Body(v1), body);
+  EXPECT_EQ(v1, Seal(body));
   // The trailer, computed independently: mask(crc32c(body)) = mask(0xb4060154), little-endian.
-  EXPECT_EQ(encoded, std::string("SLRC\x01\x01\x01k\x02\x01v\xe4\x52\x2c\xa5", 15));
+  EXPECT_EQ(v1, std::string("SLRC\x01\x01\x01k\x02\x01v\xe4\x52\x2c\xa5", 15));
+
+  // Version 2: the fencing token (varint 300 = ac 02) follows the expiry.
+  const std::string v2 = EncodeRecordBinary(Record{"k", std::string("v"), 1, 300});
+  const std::string body2("SLRC\x02\x01\x01k\x02\xac\x02\x01v", 13);
+  EXPECT_EQ(v2, Seal(body2));
+  EXPECT_EQ(*DecodeRecordBinary(v2, kNow), (Record{"k", std::string("v"), 1, 300}));
 }
 
 TEST(StateCodecBinaryTest, TruncatedInputIsDataLoss) {
@@ -295,13 +355,16 @@ TEST(StateCodecBinaryTest, CorruptionAndTrailingBytesAreDataLoss) {
 
 TEST(StateCodecBinaryTest, UnknownVersionIsNamed) {
   std::string body = Body(EncodeRecordBinary(GoldenRecords()[0].record));
-  body[4] = 2;
+  body[4] = 3;
   Status s = BinaryError(Seal(body));
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(s.message(), "unsupported record format version 2; this build reads 1");
+  EXPECT_EQ(s.message(), "unsupported record format version 3; this build reads versions 1 to 2");
+  body[4] = 0;
+  EXPECT_EQ(BinaryError(Seal(body)).message(), "unsupported record format version 0; this build reads versions 1 to 2");
   body[4] = '\x80';  // a two-byte varint: 256
   body.insert(5, 1, '\x02');
-  EXPECT_EQ(BinaryError(Seal(body)).message(), "unsupported record format version 256; this build reads 1");
+  EXPECT_EQ(BinaryError(Seal(body)).message(),
+            "unsupported record format version 256; this build reads versions 1 to 2");
 }
 
 TEST(StateCodecBinaryTest, ContentsAreValidatedBehindTheChecksum) {
@@ -319,7 +382,7 @@ TEST(StateCodecBinaryTest, ContentsAreValidatedBehindTheChecksum) {
   EXPECT_EQ(BinaryError(Seal(body)).message(), "binary record: unknown record kind 9");
 
   body = Body(EncodeRecordBinary(Record{"k", std::string("v"), 1}));
-  body[9] = 5;  // value length beyond the end
+  body[10] = 5;  // value length beyond the end (after key, expiry and fencing token)
   s = BinaryError(Seal(body));
   EXPECT_EQ(s.code(), StatusCode::kDataLoss);
   EXPECT_THAT(std::string(s.message()), HasSubstr("truncated"));
@@ -329,6 +392,14 @@ TEST(StateCodecBinaryTest, ContentsAreValidatedBehindTheChecksum) {
 
   Record negative{"k", std::string("v"), -1};
   EXPECT_EQ(BinaryError(EncodeRecordBinary(negative)).message(), "record.expiresAtNs: -1 is negative");
+
+  // A fencing token varint in a non-canonical form is rejected.
+  body = std::string("SLRC\x02\x01\x01k\x02\x80\x00\x01v", 13);
+  EXPECT_EQ(BinaryError(Seal(body)).message(), "record.fencingToken: non-canonical varint");
+  // A version-1 record ends where version 2 would read its token: read as 2, it is short.
+  body = Body(internal::EncodeRecordBinaryAtVersion(Record{"k", std::string(), 1}, 1));
+  body[4] = 2;
+  EXPECT_EQ(BinaryError(Seal(body)).code(), StatusCode::kDataLoss);
 }
 
 // ---- Round trips -------------------------------------------------------------
@@ -363,6 +434,7 @@ Record RandomRecord(std::mt19937_64& rng, int64_t* now) {
   r.key.resize(rng() % 40);
   for (char& c : r.key) c = static_cast<char>(rng() % 3 == 0 ? rng() : 'a' + rng() % 26);
   r.expires_at_ns = rng() % 5 == 0 ? 0 : static_cast<int64_t>(rng() >> 2);
+  r.fencing_token = rng() % 3 == 0 ? 0 : rng() >> (rng() % 64);
   if (rng() % 6 == 0) {
     std::string bytes(rng() % 64, '\0');
     for (char& c : bytes) c = static_cast<char>(rng());
@@ -413,7 +485,8 @@ TEST(StateCodecRoundTripTest, ExtremeValuesSurvive) {
   const int64_t max = std::numeric_limits<int64_t>::max();
   const Policy policy = Policy::TokenBucket(1'000'000'000'000'000, 1'000'000'000'000'000, seconds(1));
   const Record r{std::string(kMaxKeyBytes, '\xff'),
-                 LimiterRecord{policy, TokenBucketState{1'000'000'000'000'000, kSecond - 1, kNow}}, max};
+                 LimiterRecord{policy, TokenBucketState{1'000'000'000'000'000, kSecond - 1, kNow}}, max,
+                 std::numeric_limits<uint64_t>::max()};
   Result<Record> j = DecodeRecordJson(EncodeRecordJson(r), kNow);
   ASSERT_TRUE(j.ok()) << j.status().ToString();
   EXPECT_EQ(*j, r);
