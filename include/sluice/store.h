@@ -129,6 +129,9 @@ struct StoreStats {
   uint64_t misses = 0;          // ... that did not
   uint64_t decisions = 0;       // Decide* operations applied
   uint64_t evictions = 0;       // keys dropped to respect a key cap
+  // ... of which the state was not yet fresh: each one may let its user be
+  // admitted again before the limit allowed it (a silent over-admission).
+  uint64_t evictions_active = 0;
   uint64_t expirations = 0;     // keys dropped because they expired
   uint64_t memory_bytes = 0;    // estimate of memory held by records
 };
