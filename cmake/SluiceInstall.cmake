@@ -44,7 +44,7 @@ endfunction()
 # install(EXPORT) then insists on exporting sluice_warnings too. Drop that no-op
 # entry so the warnings target stays internal. (Harmless when absent, e.g. for
 # a shared library or once src/ stops linking it this way.)
-foreach(_sluice_lib sluice_core sluice_redis)
+foreach(_sluice_lib sluice_core sluice_redis sluice_zstd)
   if(NOT TARGET ${_sluice_lib})
     continue()
   endif()
@@ -80,6 +80,18 @@ if(TARGET sluice_redis)
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT redis NAMELINK_COMPONENT redis
     ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT redis)
   sluice_install_export(redis)
+endif()
+
+# --- zstd -----------------------------------------------------------------------
+# sluice::zstd (include/sluice/zstd.h is installed with the core headers). A
+# static sluice_zstd carries libzstd as a link-only entry: the package config
+# finds it.
+if(TARGET sluice_zstd)
+  install(TARGETS sluice_zstd EXPORT sluice-zstd-targets
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT zstd
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT zstd NAMELINK_COMPONENT zstd
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT zstd)
+  sluice_install_export(zstd)
 endif()
 
 # --- package config and version -----------------------------------------------
