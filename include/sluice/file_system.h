@@ -53,7 +53,8 @@ class SLUICE_EXPORT WritableFile {
   // Flushes and closes. Closing twice is OK. The destructor closes and
   // ignores errors.
   virtual Status Close() = 0;
-  // Bytes appended so far.
+  // The file's size as this object sees it: what it held when opened (0 for
+  // NewWritableFile) plus the bytes appended since.
   virtual uint64_t Size() const = 0;
 };
 
@@ -87,6 +88,7 @@ class SLUICE_EXPORT FileSystem {
   // Replaces `to` with `from` atomically (rename(2)). Durable only after
   // SyncDirectory() on the directory of `to` (and of `from`, if different).
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Removes a file (or an empty directory). kNotFound if absent.
   virtual Status Remove(const std::string& path) = 0;
   // Creates a directory and its missing parents. OK if it exists.
   virtual Status CreateDirectories(const std::string& path) = 0;
@@ -97,7 +99,9 @@ class SLUICE_EXPORT FileSystem {
   virtual Result<bool> Exists(const std::string& path) = 0;
   virtual Result<uint64_t> FileSize(const std::string& path) = 0;
   // Takes an exclusive lock on `path` (created if absent) for this process.
-  // kFailedPrecondition if another process (or this one) holds it.
+  // kFailedPrecondition if another process (or this one) holds it. The lock
+  // is advisory (flock): it keeps out other sluice processes, not other
+  // programs.
   virtual Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) = 0;
 
   // The process-wide POSIX file system. Never delete it.
