@@ -111,6 +111,12 @@ class SLUICE_EXPORT RateLimiter {
 // Takes `cost` units for `key` from every limiter, or from none: if any would
 // deny, nothing is charged. All limiters must share one store
 // (kInvalidArgument otherwise). Per-second AND per-day, user AND org.
+//
+// A limiter in shadow mode never denies here: when it alone would deny, it is
+// left out (charged nothing), its decision is allowed with shadow_denied set,
+// and the other limiters are decided all or nothing without it (one more store
+// call per such round). When the call is admitted, shadow limiters that had
+// room are charged like the rest.
 SLUICE_EXPORT Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> limiters, std::string_view key,
                                                   int64_t cost = 1);
 

@@ -101,12 +101,47 @@ Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> limiters, std:
     if (l->options_.store.get() != store) return InvalidArgumentError("TryAcquireAll: limiters use different stores");
     keys.push_back(l->StoreKeyFor(key));
   }
+  // Limits still taking part in the all-or-nothing call, by index.
+  std::vector<size_t> active(limiters.size());
+  for (size_t i = 0; i < active.size(); ++i) active[i] = i;
+  MultiDecision out;
+  out.decisions.resize(limiters.size());
   std::vector<DecideRequest> requests;
-  requests.reserve(limiters.size());
-  for (size_t i = 0; i < limiters.size(); ++i) {
-    requests.push_back(DecideRequest{keys[i], &limiters[i]->options_.policy, cost, Operation::kConsume});
+  // A shadow limiter must never deny. When only shadow limiters would deny,
+  // they leave the call (charged nothing, as a denied consume is) with their
+  // would-be denial marked, and the rest is decided again, all or nothing. Each
+  // round removes at least one limiter, so this ends.
+  for (;;) {
+    if (active.empty()) {
+      out.allowed = true;
+      return out;
+    }
+    requests.clear();
+    for (size_t i : active) {
+      requests.push_back(DecideRequest{keys[i], &limiters[i]->options_.policy, cost, Operation::kConsume});
+    }
+    SLUICE_ASSIGN_OR_RETURN(MultiDecision round, store->DecideAll(requests));
+    bool enforced_denied = false;
+    bool shadow_denied = false;
+    for (size_t j = 0; j < active.size(); ++j) {
+      Decision& d = round.decisions[j];
+      if (d.allowed) continue;
+      if (limiters[active[j]]->options_.shadow_mode) {
+        shadow_denied = true;
+        d.allowed = true;
+        d.shadow_denied = true;
+        d.retry_after = std::chrono::nanoseconds(0);
+      } else {
+        enforced_denied = true;
+      }
+    }
+    for (size_t j = 0; j < active.size(); ++j) out.decisions[active[j]] = round.decisions[j];
+    if (round.allowed || enforced_denied || !shadow_denied) {
+      out.allowed = round.allowed;
+      return out;
+    }
+    std::erase_if(active, [&](size_t i) { return out.decisions[i].shadow_denied; });
   }
-  return store->DecideAll(requests);
 }
 
 Result<Policy> LimiterConfig::ToPolicy() const {

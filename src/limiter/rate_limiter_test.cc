@@ -219,5 +219,66 @@ TEST_F(RateLimiterTest, TryAcquireAllChargesAllOrNothing) {
   EXPECT_EQ(second->Peek("org-1")->remaining, 1);
 }
 
+TEST_F(RateLimiterTest, TryAcquireAllNeverDeniesForAShadowLimiter) {
+  auto enforced = *RateLimiter::Create({.store = store_, .policy = Policy::FixedWindow(3, seconds(10)),
+                                        .name = "enforced"});
+  auto shadow = *RateLimiter::Create({.store = store_, .policy = Policy::FixedWindow(1, seconds(10)),
+                                      .name = "shadow", .shadow_mode = true});
+  RateLimiter* both[] = {enforced.get(), shadow.get()};
+  // The shadow limiter admits and is charged like any other.
+  Result<MultiDecision> first = TryAcquireAll(both, "u");
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_TRUE(first->allowed);
+  EXPECT_FALSE(first->decisions[1].shadow_denied);
+  EXPECT_EQ(shadow->Peek("u")->remaining, 0);
+  // Over the shadow limit: admitted, charged to the enforced limiter, and the
+  // shadow limiter's would-be denial is reported.
+  for (int i = 0; i < 2; ++i) {
+    Result<MultiDecision> over = TryAcquireAll(both, "u");
+    ASSERT_TRUE(over.ok()) << over.status().ToString();
+    EXPECT_TRUE(over->allowed) << i;
+    ASSERT_EQ(over->decisions.size(), 2u);
+    EXPECT_TRUE(over->decisions[0].allowed);
+    EXPECT_FALSE(over->decisions[0].shadow_denied);
+    EXPECT_TRUE(over->decisions[1].allowed);
+    EXPECT_TRUE(over->decisions[1].shadow_denied);
+    EXPECT_EQ(over->decisions[1].retry_after.count(), 0);
+    EXPECT_TRUE(over->Combined().allowed);
+    EXPECT_TRUE(over->Combined().shadow_denied);
+  }
+  EXPECT_EQ(enforced->Peek("u")->remaining, 0);
+  // The enforced limiter still denies, and then nothing is charged.
+  Result<MultiDecision> denied = TryAcquireAll(both, "u");
+  ASSERT_TRUE(denied.ok());
+  EXPECT_FALSE(denied->allowed);
+  EXPECT_FALSE(denied->decisions[0].allowed);
+  EXPECT_TRUE(denied->decisions[1].allowed);
+  EXPECT_TRUE(denied->decisions[1].shadow_denied);
+  // Only shadow limiters: never denied.
+  auto other_shadow = *RateLimiter::Create({.store = store_, .policy = Policy::FixedWindow(1, seconds(10)),
+                                            .name = "shadow2", .shadow_mode = true});
+  RateLimiter* shadows[] = {shadow.get(), other_shadow.get()};
+  Result<MultiDecision> only = TryAcquireAll(shadows, "v");
+  ASSERT_TRUE(only.ok());
+  EXPECT_TRUE(only->allowed);
+  EXPECT_FALSE(only->Combined().shadow_denied);
+  only = TryAcquireAll(shadows, "v");
+  ASSERT_TRUE(only.ok());
+  EXPECT_TRUE(only->allowed);
+  EXPECT_TRUE(only->decisions[0].shadow_denied);
+  EXPECT_TRUE(only->decisions[1].shadow_denied);
+  // A shadow limiter that admits is charged when the enforced one admits too.
+  clock_.Advance(seconds(10));
+  RateLimiter* mixed[] = {shadow.get(), enforced.get(), other_shadow.get()};
+  ASSERT_TRUE(other_shadow->TryAcquire("w")->allowed);
+  Result<MultiDecision> m = TryAcquireAll(mixed, "w");
+  ASSERT_TRUE(m.ok());
+  EXPECT_TRUE(m->allowed);
+  EXPECT_FALSE(m->decisions[0].shadow_denied);
+  EXPECT_TRUE(m->decisions[2].shadow_denied);
+  EXPECT_EQ(shadow->Peek("w")->remaining, 0);
+  EXPECT_EQ(enforced->Peek("w")->remaining, 2);
+}
+
 }  // namespace
 }  // namespace sluice
