@@ -66,6 +66,9 @@ struct RateLimiterOptions {
   bool shadow_mode = false;
 };
 
+// The shortest wait RateLimiter::Acquire sleeps between two decisions.
+inline constexpr std::chrono::nanoseconds kMinAcquireWait = std::chrono::milliseconds(1);
+
 class SLUICE_EXPORT RateLimiter {
  public:
   // Returns kInvalidArgument if the store is null or the policy is invalid.
@@ -75,9 +78,13 @@ class SLUICE_EXPORT RateLimiter {
   Result<Decision> TryAcquire(std::string_view key, int64_t cost = 1);
 
   // Takes `cost` units, waiting (on the store's clock) while the wait the
-  // limiter predicts is at most `max_wait`. Returns the last decision: denied
-  // if the units did not fit within `max_wait`. Other callers may take the
-  // units first, so a wait can end denied.
+  // limiter predicts still fits in what is left of `max_wait`. Returns the last
+  // decision: denied if the units did not fit within `max_wait`. Other callers
+  // may take the units first, so a wait can end denied. A denial that names no
+  // wait (retry_after 0, e.g. from a store that cannot predict one) is retried
+  // after kMinAcquireWait; every wait counts against `max_wait`, so Acquire
+  // returns after at most `max_wait` plus one decision. With `max_wait` 0 it
+  // decides once, like TryAcquire. kInvalidArgument if `max_wait` < 0.
   Result<Decision> Acquire(std::string_view key, int64_t cost, std::chrono::nanoseconds max_wait);
 
   // Would `cost` units fit now? Changes nothing.

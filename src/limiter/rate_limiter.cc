@@ -3,6 +3,7 @@
 
 #include "sluice/rate_limiter.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -70,12 +71,19 @@ Result<Decision> RateLimiter::TryAcquire(std::string_view key, int64_t cost) {
 
 Result<Decision> RateLimiter::Acquire(std::string_view key, int64_t cost, std::chrono::nanoseconds max_wait) {
   if (max_wait.count() < 0) return InvalidArgumentError("Acquire: max_wait must not be negative");
-  std::chrono::nanoseconds waited(0);
+  Clock& clock = options_.store->clock();
+  // The budget is measured on the clock rather than summed from the waits, so
+  // time spent in the store and oversleeping count against it too.
+  const Clock::Monotonic start = clock.MonotonicNow();
   for (;;) {
     SLUICE_ASSIGN_OR_RETURN(Decision d, TryAcquire(key, cost));
-    if (d.allowed || waited + d.retry_after > max_wait) return d;
-    options_.store->clock().SleepFor(d.retry_after);
-    waited += d.retry_after;
+    if (d.allowed) return d;
+    // A denial without a wait (a store that cannot predict one) would
+    // otherwise be retried in a busy loop that never uses up max_wait.
+    const std::chrono::nanoseconds wait = std::max(d.retry_after, kMinAcquireWait);
+    const std::chrono::nanoseconds elapsed = clock.MonotonicNow() - start;
+    if (elapsed > max_wait || wait > max_wait - elapsed) return d;
+    clock.SleepFor(wait);
   }
 }
 

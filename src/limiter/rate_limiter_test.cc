@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <future>
 #include <random>
 #include <set>
 #include <thread>
@@ -20,6 +22,44 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::SimulatedClock;
+
+// Forwards to a store and answers every denial with retry_after 0, as a store
+// that cannot predict a wait may. Counts decisions and fails after `max_calls`,
+// so a caller that never stops retrying ends with an error, not a hung test.
+class NoWaitDenyingStore final : public Store {
+ public:
+  NoWaitDenyingStore(std::shared_ptr<Store> inner, int max_calls) : inner_(std::move(inner)), max_calls_(max_calls) {}
+
+  std::string_view name() const override { return "no-wait"; }
+  Clock& clock() const override { return inner_->clock(); }
+  Result<Decision> Decide(const DecideRequest& request) override {
+    if (calls_.fetch_add(1) >= max_calls_) return InternalError("too many decisions: the caller never stops");
+    SLUICE_ASSIGN_OR_RETURN(Decision d, inner_->Decide(request));
+    if (!d.allowed) d.retry_after = std::chrono::nanoseconds(0);
+    return d;
+  }
+  Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
+    return inner_->DecideAll(requests);
+  }
+  Result<std::optional<Record>> AtomicUpdate(std::string_view key, const UpdateFn& fn,
+                                             const UpdateOptions& options) override {
+    return inner_->AtomicUpdate(key, fn, options);
+  }
+  Result<std::optional<Record>> Get(std::string_view key) override { return inner_->Get(key); }
+  Status Put(const Record& record) override { return inner_->Put(record); }
+  Status Delete(std::string_view key) override { return inner_->Delete(key); }
+  Status Scan(std::string_view prefix, const ScanVisitor& visit) override { return inner_->Scan(prefix, visit); }
+  Status Flush() override { return inner_->Flush(); }
+  StoreStats Stats() const override { return inner_->Stats(); }
+  Status Health() override { return inner_->Health(); }
+
+  int calls() const { return calls_.load(); }
+
+ private:
+  std::shared_ptr<Store> inner_;
+  const int max_calls_;
+  std::atomic<int> calls_{0};
+};
 
 class RateLimiterTest : public ::testing::Test {
  protected:
@@ -217,6 +257,40 @@ TEST_F(RateLimiterTest, TryAcquireAllChargesAllOrNothing) {
   EXPECT_FALSE(denied->allowed);
   EXPECT_FALSE(denied->decisions[1].allowed);
   EXPECT_EQ(second->Peek("org-1")->remaining, 1);
+}
+
+TEST_F(RateLimiterTest, AcquireOnADenialWithoutAWaitEndsWithinMaxWait) {
+  auto no_wait = std::make_shared<NoWaitDenyingStore>(store_, 1000);
+  auto limiter = *RateLimiter::Create({.store = no_wait, .policy = Policy::FixedWindow(1, std::chrono::hours(1))});
+  ASSERT_TRUE(limiter->TryAcquire("k")->allowed);
+  // max_wait 0: one decision, denied at once.
+  Result<Decision> now_or_never = limiter->Acquire("k", 1, std::chrono::nanoseconds(0));
+  ASSERT_TRUE(now_or_never.ok()) << now_or_never.status().ToString();
+  EXPECT_FALSE(now_or_never->allowed);
+  EXPECT_EQ(no_wait->calls(), 2);
+  // A denial without a wait is retried after a minimum step of the store's
+  // clock, and the steps count against max_wait.
+  std::future<Result<Decision>> waited =
+      std::async(std::launch::async, [&] { return limiter->Acquire("k", 1, milliseconds(10)); });
+  const auto ready = [&] { return waited.wait_for(std::chrono::nanoseconds(0)) == std::future_status::ready; };
+  // Waits (at most about 10 s of real time) until `done` or the call returned.
+  const auto wait_until = [&](const auto& done) {
+    for (int i = 0; i < 10'000 && !done() && waited.wait_for(milliseconds(1)) != std::future_status::ready; ++i) {
+    }
+  };
+  for (int step = 0; step < 100 && !ready(); ++step) {
+    wait_until([&] { return clock_.sleepers() == 1; });
+    if (ready()) break;
+    const int before = no_wait->calls();
+    clock_.Advance(milliseconds(1));
+    wait_until([&] { return no_wait->calls() > before; });
+  }
+  ASSERT_EQ(waited.wait_for(seconds(10)), std::future_status::ready) << "Acquire did not return";
+  Result<Decision> got = waited.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_FALSE(got->allowed);
+  EXPECT_LE(no_wait->calls(), 2 + 11);
+  EXPECT_GE(no_wait->calls(), 2 + 10);
 }
 
 TEST_F(RateLimiterTest, TryAcquireAllNeverDeniesForAShadowLimiter) {
