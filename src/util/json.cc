@@ -7,7 +7,10 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <functional>
+#include <optional>
 #include <system_error>
+#include <unordered_set>
 
 namespace sluice::internal {
 
@@ -50,6 +53,44 @@ std::string_view Json::TypeName(Type type) {
 }
 
 namespace {
+
+// The names of an object's members seen so far, for the duplicate check. A
+// small object is scanned; from kHashFrom members on, a hash set of member
+// indices (which, unlike pointers to the names, survive the vector growing)
+// keeps the check O(1) per member, so a large object costs O(n), not O(n^2).
+class MemberNames {
+ public:
+  // Checks the last member of `members` against the ones before it. Returns
+  // false if its name is a duplicate.
+  bool Insert(const Json::Object& members) {
+    const size_t last = members.size() - 1;
+    if (members.size() <= kHashFrom) {
+      for (size_t i = 0; i < last; ++i) {
+        if (members[i].first == members[last].first) return false;
+      }
+      if (members.size() == kHashFrom) {
+        set_.emplace(0, Hash{&members}, Equal{&members});
+        set_->reserve(2 * kHashFrom);
+        for (size_t i = 0; i <= last; ++i) set_->insert(i);
+      }
+      return true;
+    }
+    return set_->insert(last).second;
+  }
+
+ private:
+  static constexpr size_t kHashFrom = 16;
+  // Both read the names through `members`, which may reallocate between calls.
+  struct Hash {
+    const Json::Object* members;
+    size_t operator()(size_t i) const { return std::hash<std::string>()((*members)[i].first); }
+  };
+  struct Equal {
+    const Json::Object* members;
+    bool operator()(size_t a, size_t b) const { return (*members)[a].first == (*members)[b].first; }
+  };
+  std::optional<std::unordered_set<size_t, Hash, Equal>> set_;
+};
 
 class Parser {
  public:
@@ -115,6 +156,7 @@ class Parser {
     if (depth > max_depth_) return Error("nesting deeper than " + std::to_string(max_depth_) + " levels");
     ++pos_;  // '{'
     Json::Object members;
+    MemberNames names;
     SkipWhitespace();
     if (!AtEnd() && Peek() == '}') {
       ++pos_;
@@ -127,17 +169,16 @@ class Parser {
       size_t key_offset = pos_;
       std::string key;
       SLUICE_RETURN_IF_ERROR(ParseString(&key));
-      // Linear search: objects here are small; strictness matters more than speed.
-      for (const auto& member : members) {
-        if (member.first == key) return ErrorAt(key_offset, "duplicate key \"" + key + "\"");
+      members.emplace_back(std::move(key), Json());
+      if (!names.Insert(members)) {
+        return ErrorAt(key_offset, "duplicate key \"" + members.back().first + "\"");
       }
       SkipWhitespace();
       if (AtEnd() || Peek() != ':') return Error("expected ':' after object key");
       ++pos_;
       SkipWhitespace();
-      Json value;
-      SLUICE_RETURN_IF_ERROR(ParseValue(&value, depth));
-      members.emplace_back(std::move(key), std::move(value));
+      // Nested values have their own member lists, so members.back() stays put.
+      SLUICE_RETURN_IF_ERROR(ParseValue(&members.back().second, depth));
       SkipWhitespace();
       if (AtEnd()) return Error("unexpected end of input in object");
       if (Peek() == ',') {

@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace sluice::internal {
 namespace {
@@ -144,6 +145,42 @@ TEST(JsonTest, ArbitraryBytesRoundTrip) {
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, v);
   }
+}
+
+// The duplicate check does not grow quadratically: a large object is accepted,
+// and a duplicate anywhere in it is found and named with its offset.
+TEST(JsonTest, LargeObjectsAndTheirDuplicates) {
+  constexpr int kMembers = 80'000;
+  std::string text = "{";
+  std::vector<size_t> offsets;
+  for (int i = 0; i < kMembers; ++i) {
+    if (i > 0) text += ',';
+    offsets.push_back(text.size());
+    text += "\"member-" + std::to_string(i) + "\":" + std::to_string(i);
+  }
+  Result<Json> ok = ParseJson(text + "}");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  ASSERT_EQ(ok->as_object().size(), static_cast<size_t>(kMembers));
+  EXPECT_EQ(ok->as_object()[12'345].first, "member-12345");
+  EXPECT_EQ(ok->Find("member-79999")->as_int(), 79'999);
+  // A repeat of an early, a middle and the last member, appended at the end.
+  for (int dup : {0, 40'000, kMembers - 1}) {
+    const std::string with_dup = text + ",\"member-" + std::to_string(dup) + "\":1}";
+    EXPECT_EQ(ParseError(with_dup), "JSON parse error at byte " + std::to_string(text.size() + 1) +
+                                        ": duplicate key \"member-" + std::to_string(dup) + "\"");
+  }
+  // Two duplicates: the first one in the text is reported.
+  std::string two = text;
+  two.replace(offsets[50'000], std::string("\"member-50000\"").size(), "\"member-00007\"");
+  two.replace(offsets[60'000], std::string("\"member-60000\"").size(), "\"member-00003\"");
+  EXPECT_TRUE(ParseJson(two + "}").ok());  // "member-00007" is not "member-7"
+  two.replace(offsets[50'000], std::string("\"member-00007\"").size(), "\"member-7\"\x20\x20\x20\x20");
+  two.replace(offsets[60'000], std::string("\"member-00003\"").size(), "\"member-3\"\x20\x20\x20\x20");
+  EXPECT_EQ(ParseError(two + "}"), "JSON parse error at byte " + std::to_string(offsets[50'000]) +
+                                       ": duplicate key \"member-7\"");
+  // Keys that differ only after an escape, or by a decoded escape, are compared decoded.
+  EXPECT_THAT(ParseError(R"({"a\u0062":1,"ab":2})"), HasSubstr("duplicate key \"ab\""));
+  EXPECT_TRUE(ParseJson(R"({"a\u0062":1,"a\\b":2})").ok());
 }
 
 TEST(JsonTest, DoublesRoundTripAndStayDoubles) {
