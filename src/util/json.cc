@@ -54,6 +54,60 @@ std::string_view Json::TypeName(Type type) {
 
 namespace {
 
+std::string Hex2(unsigned char c) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  return {kHex[c >> 4], kHex[c & 0xF]};
+}
+
+std::string CodePoint(uint32_t cp) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string digits;
+  for (; cp != 0 || digits.size() < 4; cp >>= 4) digits.insert(digits.begin(), kHex[cp & 0xF]);
+  return "U+" + digits;
+}
+
+// The length of the well-formed UTF-8 sequence (RFC 3629) at the start of
+// `s`, or 0 with the reason in `*why`: a byte that cannot start a character,
+// a sequence cut short, an overlong encoding, a surrogate or a value beyond
+// U+10FFFF. REQUIRES: !s.empty().
+size_t Utf8SequenceLength(std::string_view s, std::string* why) {
+  const auto c = static_cast<unsigned char>(s[0]);
+  if (c < 0x80) return 1;
+  size_t len = 0;
+  uint32_t cp = 0;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2, cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3, cp = c & 0x0F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4, cp = c & 0x07;
+  } else {
+    // 0x80-0xBF continue a character; 0xC0, 0xC1 and 0xF5-0xFF never occur.
+    *why = "byte 0x" + Hex2(c) + " cannot start a character";
+    return 0;
+  }
+  for (size_t k = 1; k < len; ++k) {
+    if (k >= s.size() || (static_cast<unsigned char>(s[k]) & 0xC0) != 0x80) {
+      *why = "truncated sequence";
+      return 0;
+    }
+    cp = (cp << 6) | (static_cast<unsigned char>(s[k]) & 0x3F);
+  }
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)) {
+    *why = "overlong encoding of " + CodePoint(cp);
+    return 0;
+  }
+  if (cp >= 0xD800 && cp <= 0xDFFF) {
+    *why = "encoded surrogate " + CodePoint(cp);
+    return 0;
+  }
+  if (cp > 0x10FFFF) {
+    *why = CodePoint(cp) + " is beyond U+10FFFF";
+    return 0;
+  }
+  return len;
+}
+
 // The names of an object's members seen so far, for the duplicate check. A
 // small object is scanned; from kHashFrom members on, a hash set of member
 // indices (which, unlike pointers to the names, survive the vector growing)
@@ -316,6 +370,14 @@ class Parser {
         return Status::Ok();
       }
       if (c < 0x20) return Error("control character in string must be escaped");
+      if (c >= 0x80) {
+        std::string why;
+        const size_t len = Utf8SequenceLength(text_.substr(pos_), &why);
+        if (len == 0) return Error("invalid UTF-8 in string: " + why);
+        out->append(text_.substr(pos_, len));
+        pos_ += len;
+        continue;
+      }
       if (c != '\\') {
         out->push_back(static_cast<char>(c));
         ++pos_;
@@ -473,30 +535,14 @@ void AppendJsonString(std::string_view s, std::string* out) {
 }
 
 bool IsValidUtf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
+  std::string why;
+  for (size_t i = 0; i < s.size();) {
+    if (static_cast<unsigned char>(s[i]) < 0x80) {
       ++i;
       continue;
     }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) len = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07;
-    else return false;
-    if (s.size() - i < len) return false;
-    for (size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Reject overlong forms, UTF-16 surrogates and values beyond U+10FFFF.
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
+    const size_t len = Utf8SequenceLength(s.substr(i), &why);
+    if (len == 0) return false;
     i += len;
   }
   return true;

@@ -5,18 +5,20 @@
 // library (the core depends on the standard library only). It serves the state
 // codecs and TokenBucket::ToJson/FromJson.
 //
-// Numbers keep their literal's form: a literal without fraction or exponent is
-// an exact int64 (one outside the int64 range is an error, never rounded); any
-// other number is a double. Objects keep their members in insertion order, so
-// writing is deterministic; duplicate keys are a parse error (found in time
-// linear in the number of members).
+// The parser is strict RFC 8259. Numbers keep their literal's form: a literal
+// without fraction or exponent is an exact int64 (one outside the int64 range
+// is an error, never rounded); any other number is a double. Objects keep their
+// members in insertion order, so writing is deterministic; duplicate keys are a
+// parse error (found in time linear in the number of members).
 //
-// Strings are byte strings. The parser decodes escapes (including \uXXXX and
-// surrogate pairs, to UTF-8) and copies other bytes as they are, without
-// checking UTF-8; the writer escapes '"', '\\' and control characters and copies
-// other bytes as they are. So Parse(Write(v)) == v for any bytes, but the text
-// is only valid JSON when the strings are valid UTF-8: callers that need valid
-// JSON for arbitrary bytes use Base64 (as the record codec does for keys).
+// Strings hold UTF-8. The parser decodes escapes (including \uXXXX and
+// surrogate pairs, to UTF-8) and rejects a \u escape of a lone surrogate; other
+// bytes must form well-formed UTF-8 (RFC 3629: no overlong forms, no encoded
+// surrogates, nothing beyond U+10FFFF), or the parse fails at the offending
+// byte. The writer escapes '"', '\\' and control characters and copies other
+// bytes as they are, so Parse(Write(v)) == v when every string in `v` is valid
+// UTF-8 (see IsValidUtf8); callers with arbitrary bytes use Base64 (as the
+// record codec does for keys).
 //
 // Thread-safety: values have the thread-safety of std::vector; the functions
 // are pure.

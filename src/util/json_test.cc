@@ -134,17 +134,51 @@ TEST(JsonTest, WriterEscapes) {
   EXPECT_EQ(WriteJson(Json::String("\xC3\xA9")), "\"\xC3\xA9\"");
 }
 
-TEST(JsonTest, ArbitraryBytesRoundTrip) {
+// Any valid UTF-8 (including control characters, which the writer escapes)
+// round-trips through the writer and the parser.
+TEST(JsonTest, Utf8StringsRoundTrip) {
   std::mt19937_64 rng(7);
+  std::string samples[] = {"a", "\x7f", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xF4\x8F\xBF\xBF",
+                           std::string(1, '\0'), "\"", "\\", "\n"};
   for (int i = 0; i < 500; ++i) {
-    std::string s(rng() % 40, '\0');
-    for (char& c : s) c = static_cast<char>(rng());
+    std::string s;
+    for (uint64_t n = rng() % 20; n > 0; --n) s += samples[rng() % std::size(samples)];
+    ASSERT_TRUE(IsValidUtf8(s));
     Json v = Json::MakeObject();
     v.Set(s, Json::String(s));
     Result<Json> back = ParseJson(WriteJson(v));
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, v);
   }
+}
+
+// RFC 8259 text is UTF-8: a string holding bytes that are not is rejected with
+// the offset of the offending byte, in values and in member names.
+TEST(JsonTest, RejectsInvalidUtf8InStrings) {
+  EXPECT_EQ(ParseError("\"ab\xFF\""), "JSON parse error at byte 3: invalid UTF-8 in string: byte 0xff cannot start a character");
+  EXPECT_EQ(ParseError("\"\x80\""), "JSON parse error at byte 1: invalid UTF-8 in string: byte 0x80 cannot start a character");
+  EXPECT_EQ(ParseError("\"x\xED\xA0\x80\""), "JSON parse error at byte 2: invalid UTF-8 in string: encoded surrogate U+D800");
+  EXPECT_EQ(ParseError("\"\xED\xBF\xBF\""), "JSON parse error at byte 1: invalid UTF-8 in string: encoded surrogate U+DFFF");
+  EXPECT_EQ(ParseError("\"\xC0\xAF\""), "JSON parse error at byte 1: invalid UTF-8 in string: byte 0xc0 cannot start a character");
+  EXPECT_EQ(ParseError("\"\xE0\x80\xAF\""), "JSON parse error at byte 1: invalid UTF-8 in string: overlong encoding of U+002F");
+  EXPECT_EQ(ParseError("\"\xF0\x80\x80\xAF\""), "JSON parse error at byte 1: invalid UTF-8 in string: overlong encoding of U+002F");
+  EXPECT_EQ(ParseError("\"\xF4\x90\x80\x80\""), "JSON parse error at byte 1: invalid UTF-8 in string: U+110000 is beyond U+10FFFF");
+  EXPECT_EQ(ParseError("\"\xF5\x80\x80\x80\""), "JSON parse error at byte 1: invalid UTF-8 in string: byte 0xf5 cannot start a character");
+  EXPECT_EQ(ParseError("\"\xC3\""), "JSON parse error at byte 1: invalid UTF-8 in string: truncated sequence");
+  EXPECT_EQ(ParseError("\"\xE2\x82\""), "JSON parse error at byte 1: invalid UTF-8 in string: truncated sequence");
+  EXPECT_EQ(ParseError("\"\xE2\x82"), "JSON parse error at byte 1: invalid UTF-8 in string: truncated sequence");
+  EXPECT_EQ(ParseError("\"\xC3" "A\""), "JSON parse error at byte 1: invalid UTF-8 in string: truncated sequence");
+  EXPECT_EQ(ParseError("{\"k\xFF\":1}"), "JSON parse error at byte 3: invalid UTF-8 in string: byte 0xff cannot start a character");
+  // Lone surrogates cannot be written as escapes either.
+  EXPECT_THAT(ParseError(R"("\udbff")"), HasSubstr("high surrogate not followed by a low surrogate"));
+  EXPECT_THAT(ParseError(R"("\udc00\ud800")"), HasSubstr("unpaired low surrogate"));
+  // Valid multi-byte characters at the edges of each range are kept as they are.
+  for (std::string ok : {"\xC2\x80", "\xDF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF", "\xEE\x80\x80", "\xEF\xBF\xBF",
+                         "\xF0\x90\x80\x80", "\xF4\x8F\xBF\xBF"}) {
+    EXPECT_EQ(Parse("\"" + ok + "\"").as_string(), ok);
+  }
+  // Outside strings any byte >= 0x80 is simply not JSON.
+  EXPECT_THAT(ParseError("\xC3\xA9"), HasSubstr("invalid value"));
 }
 
 // The duplicate check does not grow quadratically: a large object is accepted,
