@@ -6,9 +6,10 @@
 // under a namespaced key (see StoreKey) so limiters sharing a store never see
 // each other's keys.
 //
-// LimiterFactory and KeyedLimiter give the shape of seed 001's factory:
-// a config {policy, id, limit, rate: {interval: "1 minute", amount}} builds a
-// factory, Create("user-123") a limiter for one key, Consume() a decision.
+// LimiterFactory and KeyedLimiter are the configuration-driven way in: a
+// LimiterConfig {policy, id, limit, rate: {interval: "1 minute", amount}} (in
+// C++ or as JSON) builds a factory, Create("user-123") a limiter for one key,
+// Consume() a decision.
 //
 // Thread-safety: RateLimiter, LimiterFactory and KeyedLimiter are safe for
 // concurrent use without external synchronisation.
@@ -127,7 +128,8 @@ class SLUICE_EXPORT RateLimiter {
 SLUICE_EXPORT Result<MultiDecision> TryAcquireAll(std::span<RateLimiter* const> limiters, std::string_view key,
                                                   int64_t cost = 1);
 
-// Seed 001's limiter configuration.
+// A limiter described by plain fields (or JSON): which algorithm, its limit
+// and refill rate, and the names that namespace its keys in the store.
 struct SLUICE_EXPORT LimiterConfig {
   // "token_bucket", "gcra", "fixed_window", "sliding_window" (the weighted
   // counter), "sliding_window_log" or "sliding_window_counter".
@@ -151,7 +153,7 @@ struct SLUICE_EXPORT LimiterConfig {
   // The Policy this config describes; kInvalidArgument naming the bad field.
   Result<Policy> ToPolicy() const;
 
-  // Parses the seed's JSON form:
+  // Parses the JSON form:
   //   {"policy": "token_bucket", "id": "api", "limit": 100,
   //    "rate": {"interval": "1 minute", "amount": 100}}
   // plus the optional "alignment", "prefix" and "shadowMode". Unknown fields,
