@@ -17,18 +17,26 @@
 #include "sluice/memory_store.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bit>
 #include <condition_variable>
 #include <cstring>
-#include <deque>
+#include <functional>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include "algo/evaluate.h"
+#include "internal/state_fields.h"
 #include "store/spin_lock.h"
 
 using sluice::internal::SpinLock;
@@ -88,14 +96,17 @@ struct BytesValue {
 };
 
 struct Entry {
-  char key[16];       // inline key, or {char* data; uint32_t size} when key_len == kHeapKey
-  uint8_t key_len;    // 0..16, or kHeapKey
-  uint8_t kind;       // kBytesKind or an Algorithm
-  uint16_t policy_id;
-  uint32_t hash;      // low 32 bits of HashKey
-  int64_t state[3];   // per kind; see Load/StoreState
+  char key[16];         // inline key, or {char* data; uint32_t size} when key_len == kHeapKey
+  uint8_t key_len;      // 0..16, or kHeapKey
+  uint8_t kind : 7;     // kBytesKind or an Algorithm
+  uint8_t fenced : 1;   // the shard's fence map holds this key's fencing token
+  uint16_t policy_id;   // limiter kinds: the policy's id (holds one reference to it)
+  uint32_t hash;        // low 32 bits of HashKey
+  int64_t state[3];     // per kind; see StateSlot
 };
 static_assert(sizeof(Entry) == 48);
+
+void SetKind(Entry& e, uint8_t kind) { e.kind = kind & 0x7f; }
 
 struct HeapKey {
   char* data;
@@ -133,11 +144,17 @@ void SetPointer(Entry& e, T* p) {
   std::memcpy(&e.state[0], &p, sizeof(p));
 }
 
+constexpr auto kLogKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
+
+// Kinds whose value lives on the heap (a freshly inserted, zeroed entry is a
+// bytes entry without a value yet).
+bool HasHeapValue(uint8_t kind) { return kind == kBytesKind || kind == kLogKind; }
+
 // Frees what the entry owns on the heap (not the entry itself).
 void ReleaseValue(Entry& e) {
   if (e.kind == kBytesKind) {
     delete PointerIn<BytesValue>(e);
-  } else if (e.kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) {
+  } else if (e.kind == kLogKind) {
     delete PointerIn<SlidingWindowLogState>(e);
   }
   e.state[0] = 0;
@@ -153,87 +170,135 @@ void ReleaseEntry(Entry& e) {
   }
 }
 
-size_t HeapBytes(const Entry& e) {
-  size_t n = 0;
-  if (e.key_len == kHeapKey) n += KeyOf(e).size() + 16;
+// Heap bytes held by the entry's value, an estimate including allocator overhead.
+size_t ValueHeapBytes(const Entry& e) {
   if (e.kind == kBytesKind) {
-    n += sizeof(BytesValue) + PointerIn<BytesValue>(e)->bytes.capacity() + 16;
-  } else if (e.kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) {
-    n += sizeof(SlidingWindowLogState) + PointerIn<SlidingWindowLogState>(e)->entries.capacity() * sizeof(LogEntry) + 32;
+    const auto* v = PointerIn<BytesValue>(e);
+    return v == nullptr ? 0 : sizeof(BytesValue) + v->bytes.capacity() + 16;
   }
+  if (e.kind == kLogKind) {
+    const auto* log = PointerIn<SlidingWindowLogState>(e);
+    return log == nullptr ? 0 : sizeof(SlidingWindowLogState) + log->entries.capacity() * sizeof(LogEntry) + 32;
+  }
+  return 0;
+}
+
+size_t KeyHeapBytes(const Entry& e) { return e.key_len == kHeapKey ? KeyOf(e).size() + 16 : 0; }
+
+// A fence-map node: the key's bytes plus the node, its hash and bucket slot.
+size_t FenceBytes(std::string_view key) { return key.size() + 64; }
+
+// --- limiter state in an entry's three slots --------------------------------------
+
+// The entry kind of state type S: its LimiterState index + 1, which is its
+// Algorithm value.
+template <typename S, size_t I = 0>
+constexpr uint8_t KindOf() {
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, LimiterState>, S>) {
+    return static_cast<uint8_t>(I + 1);
+  } else {
+    return KindOf<S, I + 1>();
+  }
+}
+
+// Fields of the state table that the memory store does not keep because they
+// follow from the others: a sliding window counter's window start is the
+// window holding updated_ns.
+template <typename S>
+constexpr bool IsDerived(int64_t S::*member) {
+  if constexpr (std::is_same_v<S, SlidingWindowCounterState>) {
+    return member == &SlidingWindowCounterState::window_start_ns;
+  } else {
+    return false;
+  }
+}
+
+template <typename S>
+void DeriveFields(S&, const Policy&) {}
+
+void DeriveFields(SlidingWindowCounterState& s, const Policy& policy) {
+  const int64_t w = std::max<int64_t>(1, policy.interval.count());
+  const int64_t updated = s.updated_ns;
+  s.window_start_ns = updated >= 0 ? updated - updated % w : updated - ((updated % w) + w) % w;
+}
+
+// The slot of each field of internal::StateFields<S>, in table order: stored
+// fields fill slots 0, 1, 2 in order; a derived field has slot -1.
+template <typename S>
+constexpr auto SlotsOf() {
+  constexpr const auto& fields = internal::StateFields<S>::kFields;
+  std::array<int, fields.size()> slots{};
+  int next = 0;
+  for (size_t i = 0; i < fields.size(); ++i) slots[i] = IsDerived<S>(fields[i].member) ? -1 : next++;
+  return slots;
+}
+
+template <typename S>
+constexpr int StoredFieldCount() {
+  int n = 0;
+  for (int slot : SlotsOf<S>()) n += slot >= 0 ? 1 : 0;
   return n;
 }
 
-constexpr auto kLogKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
-
 // Typed access to a limiter entry's 24 bytes of state. Take() may move state
-// out of the entry (a sliding log), so the caller must Put() it back or
+// out of the entry (a sliding log), so the caller must Fill() it back or
 // release the entry; Copy() leaves the entry untouched.
 template <typename S>
-struct StateSlot;
+struct StateSlot {
+  static constexpr uint8_t kKind = KindOf<S>();
+  static constexpr auto kSlots = SlotsOf<S>();
+  static_assert(StoredFieldCount<S>() <= 3, "an entry holds three int64 state fields");
 
-template <>
-struct StateSlot<TokenBucketState> {
-  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kTokenBucket);
-  static TokenBucketState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1], e.state[2]}; }
-  static TokenBucketState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
-  static void Fill(Entry& e, TokenBucketState&& s) { e.state[0] = s.tokens, e.state[1] = s.remainder, e.state[2] = s.updated_ns; }
-};
-
-template <>
-struct StateSlot<GcraState> {
-  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kGcra);
-  static GcraState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1], e.state[2]}; }
-  static GcraState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
-  static void Fill(Entry& e, GcraState&& s) { e.state[0] = s.tat_ns, e.state[1] = s.tat_frac, e.state[2] = s.updated_ns; }
-};
-
-template <>
-struct StateSlot<FixedWindowState> {
-  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kFixedWindow);
-  static FixedWindowState Take(Entry& e, const Policy&) { return {e.state[0], e.state[1]}; }
-  static FixedWindowState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
-  static void Fill(Entry& e, FixedWindowState&& s) { e.state[0] = s.window_start_ns, e.state[1] = s.count, e.state[2] = 0; }
-};
-
-template <>
-struct StateSlot<SlidingWindowCounterState> {
-  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kSlidingWindowCounter);
-  // The window start is not stored: it is the window holding updated_ns.
-  static SlidingWindowCounterState Take(Entry& e, const Policy& policy) {
-    const int64_t w = std::max<int64_t>(1, policy.interval.count());
-    const int64_t updated = e.state[2];
-    const int64_t start = updated >= 0 ? updated - updated % w : updated - ((updated % w) + w) % w;
-    return {start, e.state[0], e.state[1], updated};
+  static S Copy(const Entry& e, const Policy& policy) {
+    S s{};
+    Load(s, e, std::make_index_sequence<kSlots.size()>{});
+    DeriveFields(s, policy);
+    return s;
   }
-  static SlidingWindowCounterState Copy(const Entry& e, const Policy& p) { return Take(const_cast<Entry&>(e), p); }
-  static void Fill(Entry& e, SlidingWindowCounterState&& s) {
-    e.state[0] = s.current, e.state[1] = s.previous, e.state[2] = s.updated_ns;
+  static S Take(Entry& e, const Policy& policy) { return Copy(e, policy); }
+  static void Fill(Entry& e, S&& s) {
+    Store(e, s, std::make_index_sequence<kSlots.size()>{});
+    for (int slot = StoredFieldCount<S>(); slot < 3; ++slot) e.state[slot] = 0;
+  }
+
+ private:
+  template <size_t I>
+  static void LoadField(S& s, const Entry& e) {
+    if constexpr (kSlots[I] >= 0) s.*(internal::StateFields<S>::kFields[I].member) = e.state[kSlots[I]];
+  }
+  template <size_t I>
+  static void StoreField(Entry& e, const S& s) {
+    if constexpr (kSlots[I] >= 0) e.state[kSlots[I]] = s.*(internal::StateFields<S>::kFields[I].member);
+  }
+  template <size_t... I>
+  static void Load(S& s, const Entry& e, std::index_sequence<I...>) {
+    (LoadField<I>(s, e), ...);
+  }
+  template <size_t... I>
+  static void Store(Entry& e, const S& s, std::index_sequence<I...>) {
+    (StoreField<I>(e, s), ...);
   }
 };
 
+// A sliding log does not fit: it lives on the heap, the entry points to it.
 template <>
 struct StateSlot<SlidingWindowLogState> {
-  static constexpr auto kKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
+  static constexpr uint8_t kKind = KindOf<SlidingWindowLogState>();
   static SlidingWindowLogState Take(Entry& e, const Policy&) { return std::move(*PointerIn<SlidingWindowLogState>(e)); }
   static SlidingWindowLogState Copy(const Entry& e, const Policy&) { return *PointerIn<SlidingWindowLogState>(e); }
   static void Fill(Entry& e, SlidingWindowLogState&& s) { *PointerIn<SlidingWindowLogState>(e) = std::move(s); }
 };
-
-template <typename S>
-constexpr uint8_t KindOf() {
-  return StateSlot<S>::kKind;
-}
+static_assert(StateSlot<SlidingWindowLogState>::kKind == kLogKind);
 
 // Writes `s` into `e`, releasing whatever value the entry owned before (a
 // sliding log's heap object is reused). A zeroed entry owns nothing.
 template <typename S>
 void PutState(Entry& e, S&& s) {
-  constexpr uint8_t kind = KindOf<S>();
+  constexpr uint8_t kind = StateSlot<S>::kKind;
   const bool reuse_log = kind == kLogKind && e.kind == kLogKind;
-  if (!reuse_log && (e.kind == kBytesKind || e.kind == kLogKind)) ReleaseValue(e);
+  if (!reuse_log && HasHeapValue(e.kind)) ReleaseValue(e);
   if (kind == kLogKind && !reuse_log) SetPointer(e, new SlidingWindowLogState());
-  e.kind = kind;
+  SetKind(e, kind);
   StateSlot<S>::Fill(e, std::move(s));
 }
 
@@ -242,14 +307,11 @@ void StoreState(Entry& e, LimiterState&& state) {
 }
 
 LimiterState CopyState(const Entry& e, const Policy& policy) {
-  switch (static_cast<Algorithm>(e.kind)) {
-    case Algorithm::kTokenBucket: return StateSlot<TokenBucketState>::Copy(e, policy);
-    case Algorithm::kGcra: return StateSlot<GcraState>::Copy(e, policy);
-    case Algorithm::kFixedWindow: return StateSlot<FixedWindowState>::Copy(e, policy);
-    case Algorithm::kSlidingWindowLog: return StateSlot<SlidingWindowLogState>::Copy(e, policy);
-    case Algorithm::kSlidingWindowCounter: return StateSlot<SlidingWindowCounterState>::Copy(e, policy);
-  }
-  return TokenBucketState{};
+  LimiterState out;
+  internal::VisitStateType(static_cast<Algorithm>(e.kind), [&]<typename S>(std::type_identity<S>) {
+    out = StateSlot<S>::Copy(e, policy);
+  });
+  return out;
 }
 
 class alignas(64) Shard {
@@ -293,7 +355,8 @@ class alignas(64) Shard {
     }
   }
 
-  // Appends a new entry for `key` (REQUIRES: absent) and returns its index.
+  // Appends a new entry for `key` (REQUIRES: absent) and returns its index. The
+  // entry is zeroed: a bytes entry without a value, no policy, no fence.
   size_t Insert(std::string_view key, uint32_t hash) {
     if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
     if (size_ == chunks_.size() * kChunkEntries) chunks_.push_back(std::make_unique<Entry[]>(kChunkEntries));
@@ -302,14 +365,21 @@ class alignas(64) Shard {
     e = Entry{};
     SetKey(e, key);
     e.hash = hash;
+    heap_bytes += KeyHeapBytes(e);
     PlaceSlot(hash, static_cast<uint32_t>(id));
     return id;
   }
 
-  // Removes entry `id`, releasing what it owns; the last entry moves into its place.
+  // Removes entry `id` with its fence, releasing what it owns; the last entry
+  // moves into its place. The caller has dropped its policy reference.
   void Erase(size_t id) {
     Entry& e = At(id);
     RemoveSlot(e.hash, static_cast<uint32_t>(id));
+    if (e.fenced) {
+      fences_.erase(std::string(KeyOf(e)));
+      heap_bytes -= FenceBytes(KeyOf(e));
+    }
+    heap_bytes -= KeyHeapBytes(e) + ValueHeapBytes(e);
     ReleaseEntry(e);
     const size_t last = size_ - 1;
     if (id != last) {
@@ -326,10 +396,30 @@ class alignas(64) Shard {
     }
   }
 
-  size_t MemoryBytes() {
-    size_t n = chunks_.size() * kChunkEntries * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t) + sizeof(*this);
-    for (size_t i = 0; i < size_; ++i) n += HeapBytes(At(i));
-    return n;
+  // The fencing token that wrote entry `e`, 0 if none did.
+  uint64_t FenceOf(const Entry& e) const {
+    if (!e.fenced) return 0;
+    auto it = fences_.find(std::string(KeyOf(e)));
+    return it == fences_.end() ? 0 : it->second;
+  }
+
+  // Raises entry `e`'s fence to `token` (never lowers it).
+  void RaiseFence(Entry& e, uint64_t token) {
+    if (token == 0) return;
+    if (!e.fenced) {
+      fences_.emplace(std::string(KeyOf(e)), token);
+      heap_bytes += FenceBytes(KeyOf(e));
+      e.fenced = 1;
+      return;
+    }
+    uint64_t& fence = fences_[std::string(KeyOf(e))];
+    fence = std::max(fence, token);
+  }
+
+  // What the shard holds, in bytes: the tables plus what entries own on the heap.
+  size_t MemoryBytes() const {
+    return chunks_.size() * kChunkEntries * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t) + sizeof(*this) +
+           heap_bytes;
   }
 
   uint64_t NextRandom() {
@@ -341,9 +431,10 @@ class alignas(64) Shard {
 
   SpinLock mu;
   // Statistics, guarded by `mu`.
-  uint64_t hits = 0, misses = 0, decisions = 0, evictions = 0, expirations = 0;
-  // Highest fencing token written per key (only keys written with a token).
-  std::unordered_map<std::string, uint64_t> fences;
+  uint64_t hits = 0, misses = 0, decisions = 0, evictions = 0, evictions_active = 0, expirations = 0;
+  // Heap bytes owned by this shard's entries (keys, values, fences), kept up
+  // to date on every change so that Stats() need not walk the keys. Guarded by `mu`.
+  uint64_t heap_bytes = 0;
 
  private:
   void PlaceSlot(uint32_t hash, uint32_t id) {
@@ -394,18 +485,179 @@ class alignas(64) Shard {
   size_t mask_ = 0;
   size_t size_ = 0;
   uint64_t rng_ = 0x2545F4914F6CDD1DULL;
+  // Fencing tokens of the entries that have one (Entry::fenced); a fence is
+  // erased with its entry, so the map never outgrows the keys.
+  std::unordered_map<std::string, uint64_t> fences_;
 };
+
+// --- policy table -------------------------------------------------------------------
 
 // Each store gets a distinct id so that per-thread caches never confuse two
 // stores that happen to share an address.
 std::atomic<uint64_t> next_store_id{1};
 
+// A policy's id, valid while the store's policy generation is `generation`.
+struct PolicyRef {
+  uint16_t id = 0;
+  uint64_t generation = 0;
+};
+
 struct PolicyCache {
   uint64_t store_id = 0;
+  uint64_t generation = 0;
   Policy policy;
   uint16_t id = 0;
 };
 thread_local PolicyCache policy_cache;
+
+// Maps policies to 16-bit ids (entries store the id) and reuses the ids of
+// policies no entry uses any more.
+//
+// Every limiter entry holds one reference to its policy's id. An id whose
+// count is zero may be reclaimed, but a caller may have looked the id up (or
+// cached it per thread) and not yet stored it. So ids are handed out with the
+// table's generation, and a caller stores an id only under a shard lock after
+// checking that the generation is unchanged. Reclaim() unmaps the unused ids,
+// bumps the generation, then takes and releases every shard lock once: every
+// critical section that saw the old generation has then finished and its
+// references are counted; ids still unused are freed.
+class PolicyTable {
+ public:
+  static constexpr size_t kMaxPolicies = 0xffff;
+  static constexpr size_t kChunk = 1024;
+
+  PolicyTable() = default;
+  PolicyTable(const PolicyTable&) = delete;
+  PolicyTable& operator=(const PolicyTable&) = delete;
+  ~PolicyTable() {
+    for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
+  }
+
+  uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
+
+  // The policy of an id some entry holds (so it is neither free nor changing).
+  const Policy& Get(uint16_t id) const { return SlotOf(id).policy; }
+
+  void Ref(uint16_t id) { SlotOf(id).refs.fetch_add(1, std::memory_order_relaxed); }
+  void Unref(uint16_t id) { SlotOf(id).refs.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Looks up or adds `policy` (already validated). kResourceExhausted when the
+  // table is full even after reclaiming; `sync_shards` takes and releases
+  // every shard lock once. REQUIRES: the caller holds no shard lock.
+  Result<PolicyRef> Intern(const Policy& policy, const std::function<void()>& sync_shards) {
+    const uint64_t fingerprint = policy.Fingerprint();
+    {
+      std::shared_lock<std::shared_mutex> lock(mu_);
+      if (auto found = Lookup(policy, fingerprint)) return *found;
+    }
+    for (int attempt = 0;; ++attempt) {
+      {
+        std::unique_lock<std::shared_mutex> lock(mu_);
+        if (auto found = Lookup(policy, fingerprint)) return *found;
+        if (!free_.empty() || size_ < kMaxPolicies) {
+          uint16_t id;
+          if (!free_.empty()) {
+            id = free_.back();
+            free_.pop_back();
+          } else {
+            id = static_cast<uint16_t>(size_++);
+            if (id % kChunk == 0) chunks_[id / kChunk].store(new Slot[kChunk], std::memory_order_release);
+          }
+          Slot& slot = SlotOf(id);
+          slot.policy = policy;
+          slot.mapped = true;
+          slot.free = false;
+          auto [it, inserted] = ids_.try_emplace(fingerprint, id);
+          if (!inserted) {  // a fingerprint collision: the newer policy takes the map entry
+            SlotOf(it->second).mapped = false;
+            it->second = id;
+          }
+          return PolicyRef{id, generation()};
+        }
+      }
+      if (attempt > 0 || Reclaim(sync_shards) == 0) {
+        return ResourceExhaustedError("memory store: more than " + std::to_string(kMaxPolicies) +
+                                      " distinct policies in use at once");
+      }
+    }
+  }
+
+  size_t size() const {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    return size_ - free_.size();
+  }
+
+ private:
+  struct Slot {
+    Policy policy;
+    std::atomic<uint32_t> refs{0};
+    bool mapped = false;  // ids_ maps the policy's fingerprint to this id; guarded by mu_
+    bool free = false;    // in free_; guarded by mu_
+  };
+
+  Slot& SlotOf(uint16_t id) const { return chunks_[id / kChunk].load(std::memory_order_acquire)[id % kChunk]; }
+
+  // REQUIRES: mu_ held (shared or exclusive).
+  std::optional<PolicyRef> Lookup(const Policy& policy, uint64_t fingerprint) const {
+    auto it = ids_.find(fingerprint);
+    if (it != ids_.end() && SlotOf(it->second).policy == policy) return PolicyRef{it->second, generation()};
+    return std::nullopt;
+  }
+
+  // Frees the ids no entry uses; returns how many are free afterwards.
+  size_t Reclaim(const std::function<void()>& sync_shards) {
+    std::lock_guard<std::mutex> reclaiming(reclaim_mu_);
+    std::vector<uint16_t> unused;
+    {
+      std::unique_lock<std::shared_mutex> lock(mu_);
+      if (!free_.empty()) return free_.size();  // another caller just reclaimed
+      for (size_t i = 0; i < size_; ++i) {
+        Slot& slot = SlotOf(static_cast<uint16_t>(i));
+        if (slot.free || slot.refs.load(std::memory_order_relaxed) != 0) continue;
+        unused.push_back(static_cast<uint16_t>(i));
+        if (slot.mapped) {
+          ids_.erase(slot.policy.Fingerprint());
+          slot.mapped = false;
+        }
+      }
+      generation_.fetch_add(1, std::memory_order_relaxed);
+    }
+    // Lookups can no longer return the unused ids, and ids handed out before
+    // are refused under the shard locks from now on: wait for the critical
+    // sections that may still have stored one.
+    sync_shards();
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    for (uint16_t id : unused) {
+      Slot& slot = SlotOf(id);
+      if (slot.refs.load(std::memory_order_relaxed) == 0) {
+        slot.free = true;
+        slot.policy = Policy{};
+        free_.push_back(id);
+      } else if (ids_.try_emplace(slot.policy.Fingerprint(), id).second) {
+        slot.mapped = true;  // stored just before the generation changed: still in use
+      }
+    }
+    return free_.size();
+  }
+
+  mutable std::shared_mutex mu_;
+  std::mutex reclaim_mu_;  // one Reclaim at a time
+  std::atomic<uint64_t> generation_{0};
+  // Slots in chunks that never move, so Get() needs no lock.
+  std::array<std::atomic<Slot*>, (kMaxPolicies + kChunk) / kChunk> chunks_{};
+  size_t size_ = 0;                              // ids ever used; guarded by mu_
+  std::vector<uint16_t> free_;                   // guarded by mu_
+  std::unordered_map<uint64_t, uint16_t> ids_;  // fingerprint -> id; guarded by mu_
+};
+
+// --- the store ----------------------------------------------------------------------
+
+// Why an entry is removed.
+enum class Removal : uint8_t {
+  kDropped,  // deleted, replaced by nothing, or fresh again
+  kExpired,  // found expired
+  kEvicted,  // evicted to make room: its place in the key count goes to the new key
+};
 
 class MemoryStoreImpl final : public MemoryStore {
  public:
@@ -414,7 +666,7 @@ class MemoryStoreImpl final : public MemoryStore {
         store_id_(next_store_id.fetch_add(1)),
         shard_mask_(std::bit_ceil(options.shards) - 1),
         shards_(shard_mask_ + 1),
-        max_keys_per_shard_(options.max_keys == 0 ? 0 : (options.max_keys + shard_mask_) / (shard_mask_ + 1)) {
+        max_keys_(options.max_keys) {
     if (options.sweep_interval.count() > 0) {
       sweeper_ = std::thread([this, interval = options.sweep_interval] { SweepLoop(interval); });
     }
@@ -435,18 +687,23 @@ class MemoryStoreImpl final : public MemoryStore {
   Result<Decision> Decide(const DecideRequest& request) override {
     if (request.policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
     SLUICE_RETURN_IF_ERROR(ValidateKey(request.key));
-    SLUICE_ASSIGN_OR_RETURN(const uint16_t policy_id, PolicyId(*request.policy));
-    const int64_t now = clock_->NowNanos();
     const uint64_t hash = HashKey(request.key);
-    Shard& shard = ShardFor(hash);
-    std::lock_guard<SpinLock> lock(shard.mu);
-    return DecideLocked(shard, request, policy_id, static_cast<uint32_t>(hash), now, /*apply=*/true, nullptr);
+    const size_t shard_index = ShardIndex(hash);
+    Shard& shard = shards_[shard_index];
+    for (;;) {
+      SLUICE_ASSIGN_OR_RETURN(const PolicyRef policy, PolicyId(*request.policy));
+      const int64_t now = Now();
+      std::lock_guard<SpinLock> lock(shard.mu);
+      if (policy.generation != policies_.generation()) [[unlikely]] continue;  // the id may be reused: look again
+      return DecideLocked(shard, request, policy.id, static_cast<uint32_t>(hash), now, /*apply=*/true, nullptr,
+                          {&shard_index, 1});
+    }
   }
 
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
     struct Prepared {
       uint64_t hash;
-      uint16_t policy_id;
+      PolicyRef policy;
     };
     std::vector<Prepared> prepared;
     prepared.reserve(requests.size());
@@ -460,25 +717,36 @@ class MemoryStoreImpl final : public MemoryStore {
           return InvalidArgumentError("DecideAll: key \"" + std::string(r.key) + "\" appears twice");
         }
       }
-      SLUICE_ASSIGN_OR_RETURN(const uint16_t id, PolicyId(*r.policy));
       const uint64_t hash = HashKey(r.key);
-      prepared.push_back({hash, id});
-      shard_ids.push_back(hash >> 32 & shard_mask_);
+      prepared.push_back({hash, {}});
+      shard_ids.push_back(ShardIndex(hash));
     }
     // Lock every shard involved in ascending order: two DecideAll calls can
     // then never wait on each other in a cycle.
     std::sort(shard_ids.begin(), shard_ids.end());
     shard_ids.erase(std::unique(shard_ids.begin(), shard_ids.end()), shard_ids.end());
-    for (size_t s : shard_ids) shards_[s].mu.lock();
-    const int64_t now = clock_->NowNanos();
+    for (;;) {
+      for (size_t i = 0; i < requests.size(); ++i) {
+        SLUICE_ASSIGN_OR_RETURN(prepared[i].policy, PolicyId(*requests[i].policy));
+      }
+      for (size_t s : shard_ids) shards_[s].mu.lock();
+      const uint64_t generation = policies_.generation();
+      if (std::all_of(prepared.begin(), prepared.end(),
+                      [&](const Prepared& p) { return p.policy.generation == generation; })) [[likely]] {
+        break;
+      }
+      for (auto it = shard_ids.rbegin(); it != shard_ids.rend(); ++it) shards_[*it].mu.unlock();
+    }
+    const int64_t now = Now();
 
     MultiDecision out;
     out.allowed = true;
     Status failure;
     for (size_t i = 0; i < requests.size() && failure.ok(); ++i) {
       bool denied = false;
-      Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy_id,
-                                        static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/false, &denied);
+      Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy.id,
+                                        static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/false, &denied,
+                                        shard_ids);
       if (!d.ok()) {
         failure = d.status();
         break;
@@ -488,9 +756,16 @@ class MemoryStoreImpl final : public MemoryStore {
     }
     if (failure.ok() && out.allowed) {
       for (size_t i = 0; i < requests.size(); ++i) {
-        Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy_id,
-                                          static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/true, nullptr);
-        if (d.ok()) out.decisions[i] = *d;
+        Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy.id,
+                                          static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/true, nullptr,
+                                          shard_ids);
+        if (d.ok()) {
+          out.decisions[i] = *d;
+        } else if (failure.ok()) {
+          // Only a full store whose every key sits in shards other threads keep
+          // locked gets here (no room for a new key); the earlier limits were charged.
+          failure = d.status();
+        }
       }
     }
     for (auto it = shard_ids.rbegin(); it != shard_ids.rend(); ++it) shards_[*it].mu.unlock();
@@ -501,44 +776,62 @@ class MemoryStoreImpl final : public MemoryStore {
   Result<std::optional<Record>> AtomicUpdate(std::string_view key, const UpdateFn& fn,
                                              const UpdateOptions& options) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-    const int64_t now = clock_->NowNanos();
     const uint64_t hash = HashKey(key);
-    Shard& shard = ShardFor(hash);
-    std::lock_guard<SpinLock> lock(shard.mu);
-    if (options.fencing_token != 0) {
-      auto it = shard.fences.find(std::string(key));
-      if (it != shard.fences.end() && it->second > options.fencing_token) {
-        return FailedPreconditionError("fencing token " + std::to_string(options.fencing_token) +
-                                       " is older than token " + std::to_string(it->second) +
-                                       " that already wrote this key");
+    const size_t shard_index = ShardIndex(hash);
+    Shard& shard = shards_[shard_index];
+    // A limiter record needs its policy's id, which may not be looked up under
+    // a shard lock: get it outside and run `fn` again.
+    std::optional<Policy> interned_policy;
+    PolicyRef interned;
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      const int64_t now = Now();
+      std::unique_lock<SpinLock> lock(shard.mu);
+      int64_t id = LiveEntry(shard, key, static_cast<uint32_t>(hash), now);
+      if (options.fencing_token != 0 && id >= 0) {
+        const uint64_t fence = shard.FenceOf(shard.At(static_cast<size_t>(id)));
+        if (fence > options.fencing_token) {
+          return FailedPreconditionError("fencing token " + std::to_string(options.fencing_token) +
+                                         " is older than token " + std::to_string(fence) +
+                                         " that already wrote this key");
+        }
       }
-    }
-    int64_t id = LiveEntry(shard, key, static_cast<uint32_t>(hash), now);
-    std::optional<Record> current;
-    if (id >= 0) current = ToRecord(shard.At(static_cast<size_t>(id)));
-    Update update = fn(current ? &*current : nullptr);
-    switch (update.action) {
-      case Update::Action::kKeep:
-        return current;
-      case Update::Action::kDelete:
-        if (id >= 0) shard.Erase(static_cast<size_t>(id));
-        if (options.fencing_token != 0) shard.fences[std::string(key)] = options.fencing_token;
-        return std::optional<Record>();
-      case Update::Action::kPut: {
-        Record record{std::string(key), std::move(update.value), update.expires_at_ns};
-        SLUICE_RETURN_IF_ERROR(PutLocked(shard, record, static_cast<uint32_t>(hash), now));
-        if (options.fencing_token != 0) shard.fences[std::string(key)] = options.fencing_token;
-        id = LiveEntry(shard, key, static_cast<uint32_t>(hash), now);
-        if (id < 0) return std::optional<Record>();
-        return std::optional<Record>(ToRecord(shard.At(static_cast<size_t>(id))));
+      std::optional<Record> current;
+      if (id >= 0) current = ToRecord(shard, shard.At(static_cast<size_t>(id)));
+      Update update = fn(current ? &*current : nullptr);
+      switch (update.action) {
+        case Update::Action::kKeep:
+          return current;
+        case Update::Action::kDelete:
+          if (id >= 0) Remove(shard, static_cast<size_t>(id), Removal::kDropped);
+          return std::optional<Record>();
+        case Update::Action::kPut: {
+          Record record{std::string(key), std::move(update.value), update.expires_at_ns, options.fencing_token};
+          uint16_t policy_id = 0;
+          if (const auto* lr = std::get_if<LimiterRecord>(&record.value)) {
+            SLUICE_RETURN_IF_ERROR(CheckLimiterRecord(record, *lr, now));
+            if (!interned_policy || *interned_policy != lr->policy || interned.generation != policies_.generation()) {
+              lock.unlock();
+              SLUICE_ASSIGN_OR_RETURN(interned, PolicyId(lr->policy));
+              interned_policy = lr->policy;
+              continue;
+            }
+            policy_id = interned.id;
+          }
+          SLUICE_RETURN_IF_ERROR(PutLocked(shard, record, policy_id, static_cast<uint32_t>(hash), now,
+                                           {&shard_index, 1}));
+          id = LiveEntry(shard, key, static_cast<uint32_t>(hash), now);
+          if (id < 0) return std::optional<Record>();
+          return std::optional<Record>(ToRecord(shard, shard.At(static_cast<size_t>(id))));
+        }
       }
+      return InternalError("unknown update action");
     }
-    return InternalError("unknown update action");
+    return AbortedError("AtomicUpdate: the update kept naming a different policy");
   }
 
   Result<std::optional<Record>> Get(std::string_view key) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-    const int64_t now = clock_->NowNanos();
+    const int64_t now = Now();
     const uint64_t hash = HashKey(key);
     Shard& shard = ShardFor(hash);
     std::lock_guard<SpinLock> lock(shard.mu);
@@ -548,16 +841,26 @@ class MemoryStoreImpl final : public MemoryStore {
       return std::optional<Record>();
     }
     ++shard.hits;
-    return std::optional<Record>(ToRecord(shard.At(static_cast<size_t>(id))));
+    return std::optional<Record>(ToRecord(shard, shard.At(static_cast<size_t>(id))));
   }
 
   Status Put(const Record& record) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
-    const int64_t now = clock_->NowNanos();
     const uint64_t hash = HashKey(record.key);
-    Shard& shard = ShardFor(hash);
-    std::lock_guard<SpinLock> lock(shard.mu);
-    return PutLocked(shard, record, static_cast<uint32_t>(hash), now);
+    const size_t shard_index = ShardIndex(hash);
+    Shard& shard = shards_[shard_index];
+    const auto* lr = std::get_if<LimiterRecord>(&record.value);
+    for (;;) {
+      const int64_t now = Now();
+      PolicyRef policy;
+      if (lr != nullptr) {
+        SLUICE_RETURN_IF_ERROR(CheckLimiterRecord(record, *lr, now));
+        SLUICE_ASSIGN_OR_RETURN(policy, PolicyId(lr->policy));
+      }
+      std::lock_guard<SpinLock> lock(shard.mu);
+      if (lr != nullptr && policy.generation != policies_.generation()) [[unlikely]] continue;
+      return PutLocked(shard, record, policy.id, static_cast<uint32_t>(hash), now, {&shard_index, 1});
+    }
   }
 
   Status Delete(std::string_view key) override {
@@ -566,7 +869,7 @@ class MemoryStoreImpl final : public MemoryStore {
     Shard& shard = ShardFor(hash);
     std::lock_guard<SpinLock> lock(shard.mu);
     const int64_t id = shard.Find(key, static_cast<uint32_t>(hash));
-    if (id >= 0) shard.Erase(static_cast<size_t>(id));
+    if (id >= 0) Remove(shard, static_cast<size_t>(id), Removal::kDropped);
     return Status::Ok();
   }
 
@@ -575,14 +878,13 @@ class MemoryStoreImpl final : public MemoryStore {
     for (Shard& shard : shards_) {
       batch.clear();
       {
-        const int64_t now = clock_->NowNanos();
+        const int64_t now = Now();
         std::lock_guard<SpinLock> lock(shard.mu);
         for (size_t i = 0; i < shard.size(); ++i) {
           const Entry& e = shard.At(i);
           if (!KeyOf(e).starts_with(prefix)) continue;
-          const int64_t expires = ExpiryOf(e);
-          if (expires != 0 && expires <= now) continue;
-          batch.push_back(ToRecord(e));
+          if (Expired(ExpiryOf(e), now)) continue;
+          batch.push_back(ToRecord(shard, e));
         }
       }
       // The visitor runs without locks, so it may call back into the store.
@@ -595,6 +897,7 @@ class MemoryStoreImpl final : public MemoryStore {
 
   Status Flush() override { return Status::Ok(); }
 
+  // O(shards): every figure is kept per shard as it changes.
   StoreStats Stats() const override {
     StoreStats out;
     for (Shard& shard : shards_) {
@@ -604,6 +907,7 @@ class MemoryStoreImpl final : public MemoryStore {
       out.misses += shard.misses;
       out.decisions += shard.decisions;
       out.evictions += shard.evictions;
+      out.evictions_active += shard.evictions_active;
       out.expirations += shard.expirations;
       out.memory_bytes += shard.MemoryBytes();
     }
@@ -615,13 +919,11 @@ class MemoryStoreImpl final : public MemoryStore {
   size_t SweepExpired() override {
     size_t removed = 0;
     for (Shard& shard : shards_) {
-      const int64_t now = clock_->NowNanos();
+      const int64_t now = Now();
       std::lock_guard<SpinLock> lock(shard.mu);
       for (size_t i = 0; i < shard.size();) {
-        const int64_t expires = ExpiryOf(shard.At(i));
-        if (expires != 0 && expires <= now) {
-          shard.Erase(i);  // the last entry moves to i: look at i again
-          ++shard.expirations;
+        if (Expired(ExpiryOf(shard.At(i)), now)) {
+          Remove(shard, i, Removal::kExpired);  // the last entry moves to i: look at i again
           ++removed;
         } else {
           ++i;
@@ -632,45 +934,71 @@ class MemoryStoreImpl final : public MemoryStore {
   }
 
  private:
-  Shard& ShardFor(uint64_t hash) const { return shards_[(hash >> 32) & shard_mask_]; }
+  static bool Expired(int64_t expires_at_ns, int64_t now) { return expires_at_ns != 0 && expires_at_ns <= now; }
 
-  // Maps a policy to its 16-bit id, adding it to the table on first use. The
-  // per-thread cache makes the common case (same policy as last time) a
-  // comparison of five fields.
-  Result<uint16_t> PolicyId(const Policy& policy) {
-    PolicyCache& cache = policy_cache;
-    if (cache.store_id == store_id_ && cache.policy == policy) [[likely]] return cache.id;
-    SLUICE_RETURN_IF_ERROR(policy.Validate());
-    std::unique_lock<std::shared_mutex> lock(policies_mu_);
-    uint16_t id = 0;
-    auto it = policy_ids_.find(policy.Fingerprint());
-    if (it != policy_ids_.end() && policies_[it->second] == policy) {
-      id = it->second;
-    } else {
-      if (policies_.size() >= 0xffff) {
-        return ResourceExhaustedError("memory store: more than 65535 distinct policies");
-      }
-      id = static_cast<uint16_t>(policies_.size());
-      policies_.push_back(policy);
-      policy_ids_[policy.Fingerprint()] = id;
+  size_t ShardIndex(uint64_t hash) const { return (hash >> 32) & shard_mask_; }
+  Shard& ShardFor(uint64_t hash) const { return shards_[ShardIndex(hash)]; }
+
+  // The store's time: the clock, but never earlier than a time the store has
+  // already used. A clock that steps back is time standing still.
+  int64_t Now() {
+    const int64_t t = clock_->NowNanos();
+    int64_t latest = latest_ns_.load(std::memory_order_relaxed);
+    while (t > latest) {
+      if (latest_ns_.compare_exchange_weak(latest, t, std::memory_order_relaxed)) return t;
     }
-    cache = {store_id_, policy, id};
-    return id;
+    return latest;
   }
 
-  const Policy& PolicyById(uint16_t id) const {
-    std::shared_lock<std::shared_mutex> lock(policies_mu_);
-    return policies_[id];  // a deque: references stay valid as it grows
+  // Maps a policy to its id, adding it to the table on first use. The
+  // per-thread cache makes the common case (same policy as last time) a
+  // comparison of five fields. REQUIRES: no shard lock held.
+  Result<PolicyRef> PolicyId(const Policy& policy) {
+    PolicyCache& cache = policy_cache;
+    const uint64_t generation = policies_.generation();
+    if (cache.store_id == store_id_ && cache.generation == generation && cache.policy == policy) [[likely]] {
+      return PolicyRef{cache.id, generation};
+    }
+    SLUICE_RETURN_IF_ERROR(policy.Validate());
+    SLUICE_ASSIGN_OR_RETURN(const PolicyRef ref, policies_.Intern(policy, [this] { SyncShards(); }));
+    cache = {store_id_, ref.generation, policy, ref.id};
+    return ref;
+  }
+
+  // Takes and releases every shard lock once.
+  void SyncShards() {
+    for (Shard& shard : shards_) {
+      shard.mu.lock();
+      shard.mu.unlock();
+    }
+  }
+
+  // After `e`'s value changed: moves its policy reference from the old value's
+  // (if it was a limiter) to the new one's.
+  void Repoint(const Entry& e, bool was_limiter, uint16_t old_id) {
+    const bool is_limiter = e.kind != kBytesKind;
+    if (was_limiter && is_limiter && old_id == e.policy_id) [[likely]] return;
+    if (was_limiter) policies_.Unref(old_id);
+    if (is_limiter) policies_.Ref(e.policy_id);
+  }
+
+  // Removes entry `id` and everything it holds.
+  void Remove(Shard& shard, size_t id, Removal why) {
+    const Entry& e = shard.At(id);
+    if (e.kind != kBytesKind) policies_.Unref(e.policy_id);
+    shard.Erase(id);
+    if (why == Removal::kExpired) ++shard.expirations;
+    if (max_keys_ != 0 && why != Removal::kEvicted) key_count_.fetch_sub(1, std::memory_order_relaxed);
   }
 
   int64_t ExpiryOf(const Entry& e) const {
     if (e.kind == kBytesKind) return PointerIn<BytesValue>(e)->expires_at_ns;
-    const Policy& policy = PolicyById(e.policy_id);
+    const Policy& policy = policies_.Get(e.policy_id);
     return ExpiresAt(policy, CopyStateForExpiry(e, policy));
   }
 
   static LimiterState CopyStateForExpiry(const Entry& e, const Policy& policy) {
-    if (e.kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) {
+    if (e.kind == kLogKind) {
       // Only the last entry and updated_ns decide a log's expiry.
       const auto* log = PointerIn<SlidingWindowLogState>(e);
       SlidingWindowLogState tail{{}, log->updated_ns};
@@ -684,16 +1012,14 @@ class MemoryStoreImpl final : public MemoryStore {
   int64_t LiveEntry(Shard& shard, std::string_view key, uint32_t hash, int64_t now) {
     const int64_t id = shard.Find(key, hash);
     if (id < 0) return -1;
-    const int64_t expires = ExpiryOf(shard.At(static_cast<size_t>(id)));
-    if (expires != 0 && expires <= now) {
-      shard.Erase(static_cast<size_t>(id));
-      ++shard.expirations;
+    if (Expired(ExpiryOf(shard.At(static_cast<size_t>(id))), now)) {
+      Remove(shard, static_cast<size_t>(id), Removal::kExpired);
       return -1;
     }
     return id;
   }
 
-  Record ToRecord(const Entry& e) const {
+  Record ToRecord(const Shard& shard, const Entry& e) const {
     Record r;
     r.key = std::string(KeyOf(e));
     if (e.kind == kBytesKind) {
@@ -701,67 +1027,124 @@ class MemoryStoreImpl final : public MemoryStore {
       r.value = v->bytes;
       r.expires_at_ns = v->expires_at_ns;
     } else {
-      const Policy& policy = PolicyById(e.policy_id);
+      const Policy& policy = policies_.Get(e.policy_id);
       LimiterRecord lr{policy, CopyState(e, policy)};
       r.expires_at_ns = ExpiresAt(policy, lr.state);
       r.value = std::move(lr);
     }
+    r.fencing_token = shard.FenceOf(e);
     return r;
   }
 
-  // Makes room for one more key in `shard` if it is at its cap: evicts the
-  // entry expiring soonest among a few random ones (never `keep`).
-  void MakeRoom(Shard& shard) {
-    if (max_keys_per_shard_ == 0 || shard.size() < max_keys_per_shard_) return;
-    constexpr int kSamples = 5;
-    size_t victim = 0;
-    int64_t victim_expiry = 0;
-    for (int i = 0; i < kSamples; ++i) {
-      const size_t id = shard.NextRandom() % shard.size();
-      int64_t expiry = ExpiryOf(shard.At(id));
+  // --- the key cap ---
+
+  // An eviction candidate: entry `index` of `shard`, whose state turns fresh
+  // at `expiry` (INT64_MAX for never).
+  struct Candidate {
+    Shard* shard = nullptr;
+    size_t index = 0;
+    int64_t expiry = INT64_MAX;
+  };
+
+  // Samples `samples` random entries of `shard` (locked by the caller);
+  // returns true if one beats `best`.
+  bool Sample(Shard& shard, Shard& rng, int samples, Candidate& best) const {
+    bool improved = false;
+    for (int i = 0; i < samples && shard.size() > 0; ++i) {
+      const size_t index = rng.NextRandom() % shard.size();
+      int64_t expiry = ExpiryOf(shard.At(index));
       if (expiry == 0) expiry = INT64_MAX;  // never-expiring keys go last
-      if (i == 0 || expiry < victim_expiry) {
-        victim = id;
-        victim_expiry = expiry;
+      if (best.shard == nullptr || expiry < best.expiry) {
+        best = {&shard, index, expiry};
+        improved = true;
       }
     }
-    shard.Erase(victim);
-    ++shard.evictions;
+    return improved;
   }
 
-  Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
-                                int64_t now, bool apply, bool* denied) {
-    SLUICE_RETURN_IF_ERROR(internal::CheckCost(*request.policy, request.op, request.cost));
-    switch (request.policy->algorithm) {
-      case Algorithm::kTokenBucket:
-        return DecideTyped<TokenBucketState>(shard, request, policy_id, hash, now, apply, denied);
-      case Algorithm::kGcra:
-        return DecideTyped<GcraState>(shard, request, policy_id, hash, now, apply, denied);
-      case Algorithm::kFixedWindow:
-        return DecideTyped<FixedWindowState>(shard, request, policy_id, hash, now, apply, denied);
-      case Algorithm::kSlidingWindowLog:
-        return DecideTyped<SlidingWindowLogState>(shard, request, policy_id, hash, now, apply, denied);
-      case Algorithm::kSlidingWindowCounter:
-        return DecideTyped<SlidingWindowCounterState>(shard, request, policy_id, hash, now, apply, denied);
+  // Makes room for one more key when the store holds max_keys: reserves a
+  // place in the key count, or evicts a key and gives its place to the new
+  // one. Called with `shard` and the shards in `held` locked (ascending).
+  // kResourceExhausted only if no key could be evicted after many tries (every
+  // key sat in shards other threads kept locked).
+  Status MakeRoom(Shard& shard, std::span<const size_t> held, int64_t now) {
+    if (max_keys_ == 0) return Status::Ok();
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+      size_t count = key_count_.load(std::memory_order_relaxed);
+      while (count < max_keys_) {
+        if (key_count_.compare_exchange_weak(count, count + 1, std::memory_order_relaxed)) return Status::Ok();
+      }
+      if (EvictOne(shard, held, now)) return Status::Ok();
+      std::this_thread::yield();
     }
-    return InternalError("unknown algorithm");
+    return ResourceExhaustedError("memory store: max_keys reached and no key could be evicted");
+  }
+
+  // Evicts one key, preferring one whose state is already fresh: first a few
+  // samples of `shard`; if none of them is fresh, samples of other shards
+  // (locked with try_lock, never waited for, so no lock order is needed).
+  // The evicted key's place in the key count is not given back.
+  bool EvictOne(Shard& shard, std::span<const size_t> held, int64_t now) {
+    constexpr int kLocalSamples = 5;
+    constexpr int kOtherShards = 8;
+    constexpr int kOtherSamples = 4;
+    Candidate best;
+    Sample(shard, shard, kLocalSamples, best);
+    Shard* locked = nullptr;  // the other shard holding `best`, locked here
+    for (int i = 0; i < kOtherShards && shard_mask_ != 0 && (best.shard == nullptr || best.expiry > now); ++i) {
+      const size_t index = shard.NextRandom() & shard_mask_;
+      Shard& other = shards_[index];
+      if (&other == &shard) continue;
+      const bool already_held = std::binary_search(held.begin(), held.end(), index);
+      if (!already_held && !other.mu.try_lock()) continue;
+      if (Sample(other, shard, kOtherSamples, best)) {
+        if (locked != nullptr && locked != &other) locked->mu.unlock();
+        locked = already_held ? nullptr : &other;
+      } else if (!already_held && locked != &other) {
+        other.mu.unlock();
+      }
+    }
+    const bool found = best.shard != nullptr;
+    if (found) {
+      Shard& victim = *best.shard;
+      ++victim.evictions;
+      if (best.expiry > now) ++victim.evictions_active;
+      Remove(victim, best.index, Removal::kEvicted);
+    }
+    if (locked != nullptr) locked->mu.unlock();
+    return found;
+  }
+
+  // --- decisions and writes ---
+
+  Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
+                                int64_t now, bool apply, bool* denied, std::span<const size_t> held) {
+    SLUICE_RETURN_IF_ERROR(internal::CheckCost(*request.policy, request.op, request.cost));
+    std::optional<Result<Decision>> out;
+    internal::VisitStateType(request.policy->algorithm, [&]<typename S>(std::type_identity<S>) {
+      out.emplace(DecideTyped<S>(shard, request, policy_id, hash, now, apply, denied, held));
+    });
+    if (!out) return InternalError("unknown algorithm");
+    return std::move(*out);
   }
 
   // One decision on the concrete state type, under the shard's lock. The
   // policy was validated when it got its id; the cost has been checked.
   // Without `apply` (the first pass of DecideAll) nothing is written.
   template <typename S>
-  Decision DecideTyped(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash, int64_t now,
-                       bool apply, bool* denied) {
+  Result<Decision> DecideTyped(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
+                               int64_t now, bool apply, bool* denied, std::span<const size_t> held) {
     const Policy& policy = *request.policy;
     const int64_t found = shard.Find(request.key, hash);
     Entry* entry = found >= 0 ? &shard.At(static_cast<size_t>(found)) : nullptr;
-    const bool have = entry != nullptr && entry->kind == KindOf<S>();
+    const bool have = entry != nullptr && entry->kind == StateSlot<S>::kKind;
     if (entry != nullptr) {
       ++shard.hits;
     } else {
       ++shard.misses;
     }
+    // Heap bytes of the value before Take() may move it out.
+    const size_t value_bytes = entry != nullptr && HasHeapValue(entry->kind) ? ValueHeapBytes(*entry) : 0;
     S state = have ? (apply ? StateSlot<S>::Take(*entry, policy) : StateSlot<S>::Copy(*entry, policy))
                    : std::get<S>(FreshState(policy, now));
     const Operation op = !apply && request.op == Operation::kConsume ? Operation::kPeek : request.op;
@@ -779,61 +1162,68 @@ class MemoryStoreImpl final : public MemoryStore {
     const bool fresh_after = ev.expires_at_ns <= now;
     if (entry != nullptr) {
       if (fresh_after) {
-        shard.Erase(static_cast<size_t>(found));
+        if (HasHeapValue(entry->kind)) shard.heap_bytes += ValueHeapBytes(*entry) - value_bytes;
+        Remove(shard, static_cast<size_t>(found), Removal::kDropped);
       } else {
+        const bool was_limiter = entry->kind != kBytesKind;
+        const uint16_t old_id = entry->policy_id;
         PutState(*entry, std::move(state));
         entry->policy_id = policy_id;
+        if (value_bytes != 0 || HasHeapValue(entry->kind)) shard.heap_bytes += ValueHeapBytes(*entry) - value_bytes;
+        Repoint(*entry, was_limiter, old_id);
       }
     } else if (!fresh_after && ev.changed) {
-      MakeRoom(shard);
+      SLUICE_RETURN_IF_ERROR(MakeRoom(shard, held, now));
       Entry& e = shard.At(shard.Insert(request.key, hash));
       PutState(e, std::move(state));
       e.policy_id = policy_id;
+      shard.heap_bytes += ValueHeapBytes(e);
+      policies_.Ref(policy_id);
     }
     return ev.decision;
   }
 
-  Status PutLocked(Shard& shard, const Record& record, uint32_t hash, int64_t now) {
+  // A limiter record is checked against its policy before it is stored.
+  static Status CheckLimiterRecord(const Record& record, const LimiterRecord& lr, int64_t now) {
+    return ValidateState(lr.policy, lr.state, now).WithContext("record \"" + record.key + "\"");
+  }
+
+  // Stores `record` (a limiter record checked, its policy's id `policy_id`
+  // current) and raises the key's fence to the record's token.
+  Status PutLocked(Shard& shard, const Record& record, uint16_t policy_id, uint32_t hash, int64_t now,
+                   std::span<const size_t> held) {
     int64_t id = shard.Find(record.key, hash);
-    if (const auto* lr = std::get_if<LimiterRecord>(&record.value)) {
-      SLUICE_RETURN_IF_ERROR(ValidateState(lr->policy, lr->state, now).WithContext("record \"" + record.key + "\""));
-      SLUICE_ASSIGN_OR_RETURN(const uint16_t policy_id, PolicyId(lr->policy));
-      if (ExpiresAt(lr->policy, lr->state) <= now) {
-        if (id >= 0) shard.Erase(static_cast<size_t>(id));
-        return Status::Ok();
-      }
-      if (id < 0) {
-        MakeRoom(shard);
-        id = static_cast<int64_t>(shard.Insert(record.key, hash));
-      }
-      Entry& e = shard.At(static_cast<size_t>(id));
+    const auto* lr = std::get_if<LimiterRecord>(&record.value);
+    const int64_t expires = lr != nullptr ? ExpiresAt(lr->policy, lr->state) : record.expires_at_ns;
+    if (lr != nullptr ? expires <= now : Expired(expires, now)) {
+      if (id >= 0) Remove(shard, static_cast<size_t>(id), Removal::kDropped);
+      return Status::Ok();
+    }
+    if (id < 0) {
+      SLUICE_RETURN_IF_ERROR(MakeRoom(shard, held, now));
+      id = static_cast<int64_t>(shard.Insert(record.key, hash));
+    }
+    Entry& e = shard.At(static_cast<size_t>(id));
+    const bool was_limiter = e.kind != kBytesKind;
+    const uint16_t old_id = e.policy_id;
+    const size_t value_bytes = ValueHeapBytes(e);
+    if (lr != nullptr) {
       LimiterState copy = lr->state;
       StoreState(e, std::move(copy));
       e.policy_id = policy_id;
-      return Status::Ok();
-    }
-    const auto& bytes = std::get<std::string>(record.value);
-    if (record.expires_at_ns != 0 && record.expires_at_ns <= now) {
-      if (id >= 0) shard.Erase(static_cast<size_t>(id));
-      return Status::Ok();
-    }
-    bool inserted = false;
-    if (id < 0) {
-      MakeRoom(shard);
-      id = static_cast<int64_t>(shard.Insert(record.key, hash));
-      inserted = true;
-    }
-    Entry& e = shard.At(static_cast<size_t>(id));
-    if (e.kind == kBytesKind && !inserted) {
+    } else if (e.kind == kBytesKind && PointerIn<BytesValue>(e) != nullptr) {
       auto* v = PointerIn<BytesValue>(e);
-      v->bytes = bytes;
+      v->bytes = std::get<std::string>(record.value);
       v->expires_at_ns = record.expires_at_ns;
     } else {
-      if (e.kind == static_cast<uint8_t>(Algorithm::kSlidingWindowLog)) ReleaseValue(e);
-      SetPointer(e, new BytesValue{record.expires_at_ns, bytes});
-      e.kind = kBytesKind;
+      ReleaseValue(e);
+      SetPointer(e, new BytesValue{record.expires_at_ns, std::get<std::string>(record.value)});
+      SetKind(e, kBytesKind);
       e.policy_id = 0;
     }
+    shard.heap_bytes += ValueHeapBytes(e) - value_bytes;
+    Repoint(e, was_limiter, old_id);
+    shard.RaiseFence(e, record.fencing_token);
     return Status::Ok();
   }
 
@@ -853,11 +1243,14 @@ class MemoryStoreImpl final : public MemoryStore {
   const uint64_t store_id_;
   const size_t shard_mask_;
   mutable std::vector<Shard> shards_;
-  const size_t max_keys_per_shard_;
+  // The latest time the store has used (see Now()).
+  std::atomic<int64_t> latest_ns_{INT64_MIN};
 
-  mutable std::shared_mutex policies_mu_;
-  std::deque<Policy> policies_;
-  std::unordered_map<uint64_t, uint16_t> policy_ids_;
+  // The key cap (0 = none) and, when there is one, the keys held or reserved.
+  const size_t max_keys_;
+  std::atomic<size_t> key_count_{0};
+
+  PolicyTable policies_;
 
   std::mutex sweeper_mu_;
   std::condition_variable sweeper_cv_;

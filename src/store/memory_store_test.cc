@@ -151,5 +151,352 @@ TEST(MemoryStore, HammerOneKeyAdmitsExactlyTheLimitPerWindow) {
   }
 }
 
+
+// --- key cap -------------------------------------------------------------------
+
+// max_keys is a promise about the whole store, not each shard: nothing is
+// evicted below it, and the store never holds more.
+TEST(MemoryStore, KeyCapIsForTheWholeStore) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 64, .max_keys = 1000, .sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::hours(1));
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(store->Decide("user:" + std::to_string(i), p).ok());
+  EXPECT_EQ(store->Stats().keys, 1000u);
+  EXPECT_EQ(store->Stats().evictions, 0u);
+  for (int i = 1000; i < 1500; ++i) {
+    ASSERT_TRUE(store->Decide("user:" + std::to_string(i), p).ok());
+    ASSERT_EQ(store->Stats().keys, 1000u) << i;
+  }
+  EXPECT_EQ(store->Stats().evictions, 500u);
+  EXPECT_EQ(store->Stats().evictions_active, 500u);  // every key was still limiting someone
+  // Bytes and imported records count against the same cap.
+  ASSERT_TRUE(store->Put("bytes", "v").ok());
+  ASSERT_TRUE(store->Put(Record{"imported", LimiterRecord{p, TokenBucketState{3, 0, clock.NowNanos()}}, 0}).ok());
+  EXPECT_EQ(store->Stats().keys, 1000u);
+}
+
+TEST(MemoryStore, UsersBelowTheKeyCapAreNeverReadmitted) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 64, .max_keys = 1000, .sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(3, 1, std::chrono::hours(1));
+  for (int i = 0; i < 900; ++i) {
+    for (int j = 0; j < 3; ++j) ASSERT_TRUE(store->Decide("user:" + std::to_string(i), p)->allowed);
+  }
+  int readmitted = 0;
+  for (int i = 0; i < 900; ++i) readmitted += store->Decide("user:" + std::to_string(i), p)->allowed ? 1 : 0;
+  EXPECT_EQ(readmitted, 0);
+  EXPECT_EQ(store->Stats().evictions, 0u);
+}
+
+// At the cap, keys whose state is already fresh go first (they limit nobody),
+// even when they sit in another shard than the new key.
+TEST(MemoryStore, EvictionPrefersFreshKeys) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 64, .max_keys = 100, .sweep_interval = {}});
+  const Policy slow = Policy::TokenBucket(1, 1, std::chrono::hours(1));
+  const Policy quick = Policy::TokenBucket(1, 1, std::chrono::seconds(1));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(store->Decide("active:" + std::to_string(i), slow)->allowed);
+  for (int i = 0; i < 90; ++i) ASSERT_TRUE(store->Decide("quick:" + std::to_string(i), quick)->allowed);
+  clock.Advance(std::chrono::seconds(2));  // the quick keys are fresh, not yet swept
+  for (int i = 10; i < 20; ++i) ASSERT_TRUE(store->Decide("active:" + std::to_string(i), slow)->allowed);
+  const StoreStats stats = store->Stats();
+  EXPECT_EQ(stats.keys, 100u);
+  EXPECT_EQ(stats.evictions, 10u);
+  EXPECT_EQ(stats.evictions_active, 0u);
+  for (int i = 0; i < 20; ++i) EXPECT_FALSE(store->Decide("active:" + std::to_string(i), slow)->allowed) << i;
+}
+
+TEST(MemoryStore, KeyCapHoldsUnderConcurrentInserts) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 8, .max_keys = 500, .sweep_interval = {}});
+  const Policy p = Policy::FixedWindow(5, std::chrono::hours(1));
+  constexpr int kThreads = 4;
+  constexpr int kKeysPerThread = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kKeysPerThread; ++i) {
+        const std::string key = "t" + std::to_string(t) + ":" + std::to_string(i);
+        if (i % 2 == 0) {
+          Result<Decision> d = store->Decide(key, p);
+          ASSERT_TRUE(d.ok()) << d.status().ToString();
+        } else {
+          ASSERT_TRUE(store->Put(key, "v").ok());
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const StoreStats stats = store->Stats();
+  EXPECT_EQ(stats.keys, 500u);
+  EXPECT_EQ(stats.evictions, uint64_t{kThreads * kKeysPerThread - 500});
+  size_t scanned = 0;
+  ASSERT_TRUE(store->Scan("", [&](const Record&) {
+    ++scanned;
+    return true;
+  }).ok());
+  EXPECT_EQ(scanned, 500u);
+}
+
+// --- statistics ------------------------------------------------------------------
+
+// Stats() is what a metrics scrape calls every few seconds: its cost follows
+// the number of shards, not of keys. A million keys must not make it slower
+// than a small multiple of an empty store's (walking them takes milliseconds).
+TEST(MemoryStore, StatsCostDoesNotGrowWithKeys) {
+  SimulatedClock clock;
+  auto empty = MakeStore(clock, {.shards = 64, .sweep_interval = {}});
+  auto full = MakeStore(clock, {.shards = 64, .sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::hours(1));
+  constexpr int kKeys = 300'000;
+  for (int i = 0; i < kKeys; ++i) ASSERT_TRUE(full->Decide("k" + std::to_string(i), p).ok());
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(full->Put("bytes:" + std::to_string(i), std::string(100, 'v')).ok());
+  // The fastest of many calls, so preemption cannot decide the outcome.
+  uint64_t seen_keys = 0;
+  auto fastest = [&](MemoryStore& store) {
+    int64_t best = INT64_MAX;
+    for (int i = 0; i < 50; ++i) {
+      const auto start = Clock::Real().MonotonicNow();
+      const StoreStats stats = store.Stats();
+      const int64_t took = (Clock::Real().MonotonicNow() - start).count();
+      seen_keys += stats.keys;
+      best = std::min(best, took);
+    }
+    return best;
+  };
+  const int64_t empty_ns = fastest(*empty);
+  const int64_t full_ns = fastest(*full);
+  EXPECT_EQ(seen_keys, 50u * (kKeys + 1000));
+  // 64 shards cost a few microseconds; 300k keys walked cost far more than 20x that.
+  EXPECT_LT(full_ns, 20 * empty_ns + 20'000) << "empty " << empty_ns << " ns, full " << full_ns << " ns";
+}
+
+// The memory estimate is kept up to date on every change: it grows with what
+// keys hold on the heap and returns to the same figure when they are gone.
+TEST(MemoryStore, MemoryBytesFollowsEveryChange) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 4, .sweep_interval = {}});
+  const Policy log = Policy::SlidingWindowLog(1000, std::chrono::seconds(10));
+  const Policy bucket = Policy::TokenBucket(10, 1, std::chrono::seconds(1));
+  auto fill = [&] {
+    for (int i = 0; i < 2000; ++i) {
+      const std::string key = "key-long-enough-for-the-heap:" + std::to_string(i);
+      switch (i % 4) {
+        case 0:
+          ASSERT_TRUE(store->Put(key, std::string(static_cast<size_t>(i % 300), 'x')).ok());
+          ASSERT_TRUE(store->Put(key, std::string(static_cast<size_t>(i % 500), 'y')).ok());  // overwrite
+          break;
+        case 1:
+          for (int j = 0; j < i % 20 + 1; ++j) {
+            ASSERT_TRUE(store->Decide(key, log).ok());
+            clock.Advance(std::chrono::microseconds(1));
+          }
+          break;
+        case 2:
+          ASSERT_TRUE(store->Decide("k" + std::to_string(i), bucket).ok());
+          ASSERT_TRUE(store->Put("k" + std::to_string(i), "now bytes").ok());  // limiter -> bytes
+          break;
+        default:
+          ASSERT_TRUE(store->Put(key, "bytes").ok());
+          ASSERT_TRUE(store->Decide(key, log).ok());  // bytes -> log
+      }
+    }
+  };
+  auto clear = [&] {
+    std::vector<std::string> keys;
+    ASSERT_TRUE(store->Scan("", [&](const Record& r) {
+      keys.push_back(r.key);
+      return true;
+    }).ok());
+    for (const std::string& k : keys) ASSERT_TRUE(store->Delete(k).ok());
+    ASSERT_EQ(store->Stats().keys, 0u);
+  };
+  const uint64_t empty = store->Stats().memory_bytes;
+  fill();
+  const uint64_t full = store->Stats().memory_bytes;
+  // At least the bytes values and the heap keys are counted.
+  EXPECT_GT(full, empty + 500 * 200 + 1500 * 30);
+  EXPECT_LT(full, uint64_t{1} << 32);
+  clear();
+  const uint64_t cleared = store->Stats().memory_bytes;
+  fill();
+  EXPECT_EQ(store->Stats().memory_bytes, full);
+  clear();
+  EXPECT_EQ(store->Stats().memory_bytes, cleared);
+}
+
+// --- policy table ------------------------------------------------------------------
+
+// Rule reloads create new policies all the time; the ids of policies no key
+// uses any more are reused, so the table never runs out.
+TEST(MemoryStore, PolicyTableReclaimsUnusedPolicies) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 16, .sweep_interval = {}});
+  const Policy kept = Policy::Gcra(5, 1, std::chrono::hours(1000));  // outlives the test
+  ASSERT_TRUE(store->Decide("kept", kept).ok());
+  for (int i = 0; i < 200'000; ++i) {
+    const Policy p = Policy::TokenBucket(10 + i, 1, std::chrono::seconds(1));
+    const std::string key = "k" + std::to_string(i % 500);
+    Result<Decision> d = store->Decide(key, p);
+    ASSERT_TRUE(d.ok()) << i << ": " << d.status().ToString();
+    if (i % 2 == 0) {
+      ASSERT_TRUE(store->Delete(key).ok());
+    } else {
+      clock.Advance(std::chrono::milliseconds(200));  // older keys turn fresh and expire
+    }
+    if (i % 10'000 == 0) {
+      Result<std::optional<Record>> got = store->Get(key);
+      ASSERT_TRUE(got.ok());
+      if (got->has_value()) EXPECT_EQ(std::get<LimiterRecord>((**got).value).policy, p);
+    }
+  }
+  // The key that kept its policy all along still has it.
+  Result<std::optional<Record>> got = store->Get("kept");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(std::get<LimiterRecord>((**got).value).policy, kept);
+}
+
+// A thread's cached policy id must not outlive the reuse of that id.
+TEST(MemoryStore, ReusedPolicyIdIsNotTakenFromAStaleCache) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 4, .sweep_interval = {}});
+  const Policy mine = Policy::TokenBucket(7, 1, std::chrono::seconds(1));
+  ASSERT_TRUE(store->Decide("mine", mine).ok());
+  ASSERT_TRUE(store->Delete("mine").ok());  // nothing uses `mine` now
+  std::thread churn([&] {
+    // Fills the table twice over; each policy stays in use by one of 30k keys
+    // until a later round replaces it.
+    for (int i = 0; i < 140'000; ++i) {
+      const Policy p = Policy::FixedWindow(1 + i, std::chrono::hours(1));
+      ASSERT_TRUE(store->Decide("churn:" + std::to_string(i % 30'000), p).ok()) << i;
+    }
+  });
+  churn.join();
+  ASSERT_TRUE(store->Decide("mine", mine).ok());  // this thread's cache still names the old id
+  Result<std::optional<Record>> got = store->Get("mine");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(std::get<LimiterRecord>((**got).value).policy, mine);
+}
+
+TEST(MemoryStore, PolicyReuseUnderConcurrency) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 8, .sweep_interval = {}});
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 40'000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const Policy p = Policy::SlidingWindowCounter(1 + t * kPerThread + i, std::chrono::minutes(1));
+        const std::string key = "t" + std::to_string(t) + ":" + std::to_string(i % 64);
+        ASSERT_TRUE(store->Decide(key, p).ok()) << i;
+        Result<std::optional<Record>> got = store->Get(key);
+        ASSERT_TRUE(got.ok() && got->has_value());
+        ASSERT_EQ(std::get<LimiterRecord>((**got).value).policy, p) << t << " " << i;
+        if (i % 3 == 0) ASSERT_TRUE(store->Delete(key).ok());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+// --- time -------------------------------------------------------------------------
+
+// A clock that steps back is time standing still for the whole store: a key a
+// later time saw expire and one nobody looked at decide the same.
+TEST(MemoryStore, ClockSteppingBackIsTimeStandingStill) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 16, .sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(1, 1, std::chrono::seconds(1));
+  const int64_t start = clock.NowNanos();
+  ASSERT_TRUE(store->Decide("looked-at", p)->allowed);
+  ASSERT_TRUE(store->Decide("left-alone", p)->allowed);
+  ASSERT_TRUE(store->Put("bytes:looked-at", "v", std::chrono::seconds(1)).ok());
+  ASSERT_TRUE(store->Put("bytes:left-alone", "v", std::chrono::seconds(1)).ok());
+  clock.Advance(std::chrono::seconds(2));
+  EXPECT_FALSE(store->Get("looked-at")->has_value());
+  EXPECT_FALSE(store->Get("bytes:looked-at")->has_value());
+  clock.SetWall(start);  // back by 2 s, before both expiries
+  EXPECT_FALSE(store->Get("bytes:left-alone")->has_value());
+  EXPECT_TRUE(store->Decide("looked-at", p)->allowed);
+  EXPECT_TRUE(store->Decide("left-alone", p)->allowed);
+  // Time stands still until the clock passes the latest time used.
+  EXPECT_FALSE(store->Decide("left-alone", p)->allowed);
+  clock.SetWall(start + 2'999'999'999);
+  EXPECT_FALSE(store->Decide("left-alone", p)->allowed);
+  clock.SetWall(start + 3'000'000'000);
+  EXPECT_TRUE(store->Decide("left-alone", p)->allowed);
+}
+
+// --- fencing tokens ---------------------------------------------------------------
+
+// A fence lives with its key: it is gone when the key is deleted or expires
+// (an old token may then write again), so fences never pile up.
+TEST(MemoryStore, FencesLiveAndDieWithTheirKeys) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 4, .sweep_interval = {}});
+  auto put = [](std::string v, int64_t expires = 0) {
+    return [v, expires](const Record*) { return Update::Put(v, expires); };
+  };
+  ASSERT_TRUE(store->AtomicUpdate("f", put("a"), UpdateOptions{.fencing_token = 5}).ok());
+  Result<std::optional<Record>> got = store->Get("f");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((**got).fencing_token, 5u);
+  Result<std::optional<Record>> updated = store->AtomicUpdate("f", put("b"), UpdateOptions{.fencing_token = 6});
+  ASSERT_TRUE(updated.ok() && updated->has_value());
+  EXPECT_EQ((**updated).fencing_token, 6u);
+  EXPECT_EQ(store->AtomicUpdate("f", put("c"), UpdateOptions{.fencing_token = 5}).status().code(),
+            StatusCode::kFailedPrecondition);
+  // Deleted: the fence goes with the value.
+  ASSERT_TRUE(store->AtomicUpdate("f", [](const Record*) { return Update::Delete(); },
+                                  UpdateOptions{.fencing_token = 6}).ok());
+  EXPECT_TRUE(store->AtomicUpdate("f", put("d"), UpdateOptions{.fencing_token = 1}).ok());
+  // Expired: likewise.
+  ASSERT_TRUE(store->AtomicUpdate("e", put("x", clock.NowNanos() + 1'000'000'000), UpdateOptions{.fencing_token = 9}).ok());
+  clock.Advance(std::chrono::seconds(2));
+  EXPECT_TRUE(store->AtomicUpdate("e", put("y"), UpdateOptions{.fencing_token = 2}).ok());
+  EXPECT_EQ((**store->Get("e")).fencing_token, 2u);
+  // Many fenced keys, then none: the fences' memory is returned with them.
+  ASSERT_TRUE(store->Delete("e").ok());
+  ASSERT_TRUE(store->Delete("f").ok());
+  auto round = [&](uint64_t token) {
+    for (int i = 0; i < 10'000; ++i) {
+      EXPECT_TRUE(store->AtomicUpdate("fenced:" + std::to_string(i), put("v"), UpdateOptions{.fencing_token = token}).ok());
+    }
+    const uint64_t full = store->Stats().memory_bytes;
+    for (int i = 0; i < 10'000; ++i) EXPECT_TRUE(store->Delete("fenced:" + std::to_string(i)).ok());
+    return full;
+  };
+  const uint64_t full_unfenced = round(0);
+  const uint64_t empty = store->Stats().memory_bytes;
+  EXPECT_GT(round(3), full_unfenced + 10'000 * 8);
+  EXPECT_EQ(store->Stats().memory_bytes, empty);
+}
+
+TEST(MemoryStore, PutCarriesAFence) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::seconds(1));
+  Record r{"lim", LimiterRecord{p, TokenBucketState{4, 0, clock.NowNanos()}}, 0, 42};
+  ASSERT_TRUE(store->Put(r).ok());
+  Result<std::optional<Record>> got = store->Get("lim");
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ((**got).fencing_token, 42u);
+  std::vector<Record> scanned;
+  ASSERT_TRUE(store->Scan("", [&](const Record& rec) {
+    scanned.push_back(rec);
+    return true;
+  }).ok());
+  ASSERT_EQ(scanned.size(), 1u);
+  EXPECT_EQ(scanned[0], **got);
+  EXPECT_EQ(store->AtomicUpdate("lim", [](const Record*) { return Update::Keep(); }, UpdateOptions{.fencing_token = 41})
+                .status()
+                .code(),
+            StatusCode::kFailedPrecondition);
+  // Deciding keeps the fence while the key lives.
+  ASSERT_TRUE(store->Decide("lim", p).ok());
+  EXPECT_EQ((**store->Get("lim")).fencing_token, 42u);
+}
+
 }  // namespace
 }  // namespace sluice
