@@ -10,7 +10,10 @@
 //     deletion) maps a key's hash to its entry; each slot carries 8 bits of the
 //     hash so most probes never touch a non-matching entry.
 // An entry is 48 bytes: the key inline up to 16 bytes (longer keys on the heap),
-// the policy as a 16-bit id into the store's policy table, and 24 bytes of state.
+// the policy as a 16-bit id into the store's policy table (reference-counted,
+// so unused ids are reused), a bit saying whether the key has a fencing token
+// in the shard's side table, and 24 bytes of state laid out from the state
+// field table (internal/state_fields.h).
 // Limiter entries do not store their expiry: it follows from state and policy
 // (ExpiresAt), and a key past it decides exactly like a fresh key.
 
