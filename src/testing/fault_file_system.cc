@@ -204,6 +204,11 @@ void FaultFileSystem::ClearFaults() {
   crash_after_ = UINT64_MAX;
 }
 
+void FaultFileSystem::SetOptions(const FaultFileSystemOptions& options) {
+  std::lock_guard<std::mutex> lock(mu_);
+  options_ = options;
+}
+
 void FaultFileSystem::CrashAfter(uint64_t n) {
   std::lock_guard<std::mutex> lock(mu_);
   crash_after_ = n;

@@ -103,6 +103,9 @@ class FaultFileSystem final : public FileSystem {
   void FailRandomly(std::vector<FsOp> ops, double p, int err = EIO);
   // Removes every planned failure and the crash point.
   void ClearFaults();
+  // Replaces the options from now on (e.g. turns a mutant on after a setup
+  // that must be durable). The seed is not reapplied.
+  void SetOptions(const FaultFileSystemOptions& options);
 
   // Every call numbered above `n` fails with EIO ("the machine is off") and
   // changes nothing, until SimulatePowerLoss().
@@ -166,7 +169,7 @@ class FaultFileSystem final : public FileSystem {
     bool always;
   };
 
-  const FaultFileSystemOptions options_;
+  FaultFileSystemOptions options_;  // guarded by mu_
   mutable std::mutex mu_;
   std::shared_ptr<Node> root_;
   uint64_t calls_ = 0;
