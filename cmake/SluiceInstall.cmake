@@ -44,7 +44,7 @@ endfunction()
 # install(EXPORT) then insists on exporting sluice_warnings too. Drop that no-op
 # entry so the warnings target stays internal. (Harmless when absent, e.g. for
 # a shared library or once src/ stops linking it this way.)
-foreach(_sluice_lib sluice_core sluice_redis sluice_zstd)
+foreach(_sluice_lib sluice_core sluice_redis sluice_zstd sluice_rocksdb)
   if(NOT TARGET ${_sluice_lib})
     continue()
   endif()
@@ -92,6 +92,17 @@ if(TARGET sluice_zstd)
     LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT zstd NAMELINK_COMPONENT zstd
     ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT zstd)
   sluice_install_export(zstd)
+endif()
+
+# --- rocksdb --------------------------------------------------------------------
+# sluice::rocksdb (include/sluice/backends/rocksdb.h is installed with the core
+# headers); RocksDB itself is a link-only dependency the package config finds.
+if(TARGET sluice_rocksdb)
+  install(TARGETS sluice_rocksdb EXPORT sluice-rocksdb-targets
+    RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT rocksdb
+    LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT rocksdb NAMELINK_COMPONENT rocksdb
+    ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT rocksdb)
+  sluice_install_export(rocksdb)
 endif()
 
 # --- package config and version -----------------------------------------------

@@ -92,6 +92,12 @@ class StripedLocks {
     return std::unique_lock<std::mutex>(stripes_[StripeOf(key)].mu);
   }
 
+  // Locks stripe `stripe` (a value StripeOf returned), for a caller that also
+  // indexes per-stripe data by it.
+  std::unique_lock<std::mutex> LockStripe(size_t stripe) {
+    return std::unique_lock<std::mutex>(stripes_[stripe & mask_].mu);
+  }
+
   // Locks the stripes of all `keys` in ascending stripe order (each stripe once,
   // however many keys share it).
   MultiLock LockAll(std::span<const std::string_view> keys) {

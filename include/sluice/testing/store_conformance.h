@@ -347,4 +347,144 @@ TEST_P(StoreConformanceTest, StatsHealthFlush) {
   EXPECT_FALSE(store_->name().empty());
 }
 
+// A key's fencing token travels with its record: Get and Scan return it, Put
+// of a record raises it (so an import keeps it), and it lives exactly as long
+// as the key's value (a deleted key's fence is gone, so fences never pile up).
+TEST_P(StoreConformanceTest, FencingTokensTravelWithRecords) {
+  auto put = [](std::string v) { return [v](const Record*) { return Update::Put(v); }; };
+  ASSERT_TRUE(store_->AtomicUpdate("fence:a", put("x"), UpdateOptions{.fencing_token = 9}).ok());
+  Result<std::optional<Record>> got = store_->Get("fence:a");
+  ASSERT_TRUE(got.ok() && got->has_value()) << got.status().ToString();
+  EXPECT_EQ((*got)->fencing_token, 9u);
+  // A write without a token keeps the fence.
+  ASSERT_TRUE(store_->AtomicUpdate("fence:a", put("y")).ok());
+  EXPECT_EQ((**store_->Get("fence:a")).fencing_token, 9u);
+  uint64_t scanned = 0;
+  ASSERT_TRUE(store_->Scan("fence:", [&](const Record& r) {
+    scanned = r.fencing_token;
+    return true;
+  }).ok());
+  EXPECT_EQ(scanned, 9u);
+  // Put (import) raises the fence; an older token is then refused.
+  Record imported{"fence:b", std::string("v"), 0, 12};
+  ASSERT_TRUE(store_->Put(imported).ok());
+  EXPECT_EQ((**store_->Get("fence:b")).fencing_token, 12u);
+  EXPECT_EQ(store_->AtomicUpdate("fence:b", put("old"), UpdateOptions{.fencing_token = 11}).status().code(),
+            StatusCode::kFailedPrecondition);
+  // Put never lowers a fence.
+  imported.fencing_token = 3;
+  ASSERT_TRUE(store_->Put(imported).ok());
+  EXPECT_EQ((**store_->Get("fence:b")).fencing_token, 12u);
+  // Deleting the key drops its fence.
+  ASSERT_TRUE(store_->Delete("fence:b").ok());
+  ASSERT_TRUE(store_->AtomicUpdate("fence:b", put("new"), UpdateOptions{.fencing_token = 1}).ok());
+  EXPECT_EQ((**store_->Get("fence:b")).fencing_token, 1u);
+}
+
+// A clock that steps back is time standing still, for the store as a whole:
+// a key that a later time saw expire stays expired, reads of what the store
+// wrote never fail, and every store decides the same.
+TEST_P(StoreConformanceTest, ClockSteppingBackIsTimeStandingStill) {
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::seconds(1));
+  EXPECT_EQ(MustDecide("still:a", p, 10).remaining, 0);
+  const int64_t written = clock_.NowNanos();
+  clock_.Advance(std::chrono::seconds(11));  // fresh again
+  EXPECT_FALSE(store_->Get("still:a")->has_value());
+  clock_.SetWall(written + 1'000'000'000);  // back by 10 s: inside the old debt
+  const Decision d = MustDecide("still:a", p, 1);
+  EXPECT_TRUE(d.allowed);
+  EXPECT_EQ(d.remaining, 9);
+  // Far back (an hour): reading back what the store wrote still works.
+  ASSERT_TRUE(store_->Put("still:bytes", "v").ok());
+  clock_.SetWall(written - 3'600'000'000'000);
+  Result<std::optional<Record>> got = store_->Get("still:a");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(std::get<TokenBucketState>(std::get<LimiterRecord>((*got)->value).state).tokens, 9);
+  int seen = 0;
+  ASSERT_TRUE(store_->Scan("still:", [&](const Record&) {
+    ++seen;
+    return true;
+  }).ok());
+  EXPECT_EQ(seen, 2);
+  ASSERT_TRUE(store_->AtomicUpdate("still:a", [](const Record* r) {
+    EXPECT_NE(r, nullptr);
+    return Update::Keep();
+  }).ok());
+}
+
+// A calendar week that began before the epoch (1970-01-01 was a Thursday, so
+// its week starts on Monday 1969-12-29) is stored and read back like any other.
+TEST_P(StoreConformanceTest, CalendarWeekBeforeTheEpoch) {
+  clock_.SetWall(int64_t{2} * 86'400 * 1'000'000'000);  // 1970-01-03
+  const Policy p = Policy::CalendarWindow(5, WindowAlignment::kCalendarWeek);
+  EXPECT_EQ(MustDecide("week:1970", p, 2).remaining, 3);
+  Result<std::optional<Record>> got = store_->Get("week:1970");
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ(std::get<FixedWindowState>(std::get<LimiterRecord>((*got)->value).state).window_start_ns,
+            int64_t{-3} * 86'400 * 1'000'000'000);
+  ASSERT_TRUE(store_->Delete("week:1970").ok());
+  ASSERT_TRUE(store_->Put(**got).ok());
+  EXPECT_EQ(MustDecide("week:1970", p, 3).remaining, 0);
+}
+
+// A policy with parameters anywhere in their valid range, small or huge, so
+// that the arithmetic meets 128-bit intermediates and saturation.
+inline Policy RandomExtremePolicy(std::mt19937_64& rng) {
+  auto pick = [&](std::initializer_list<int64_t> values) {
+    std::vector<int64_t> v(values);
+    return v[rng() % v.size()];
+  };
+  const int64_t limit = pick({1, 3, 7, 1000, 999'983, 1'000'000'000'000'000});
+  const int64_t amount = pick({1, 2, 7, 1'000'000, 999'999'999'989, 1'000'000'000'000'000});
+  const auto interval = std::chrono::nanoseconds(
+      pick({1, 7, 1'000'000, 1'000'000'000, 86'400'000'000'000, 36'525LL * 86'400'000'000'000}));
+  switch (rng() % 6) {
+    case 0: return Policy::TokenBucket(limit, amount, interval);
+    case 1: return Policy::Gcra(limit, amount, interval);
+    case 2: return Policy::FixedWindow(limit, interval);
+    case 3: return Policy::CalendarWindow(limit, static_cast<WindowAlignment>(1 + rng() % 4));
+    case 4: return Policy::SlidingWindowLog(std::min<int64_t>(limit, 1000), interval);
+    default: return Policy::SlidingWindowCounter(limit, interval);
+  }
+}
+
+// The store decides exactly as the algorithm for random policies, costs,
+// operations and times, from the epoch to the end of int64 time. Each seed
+// gets a fresh store on its own clock, so time only moves forward within it.
+TEST_P(StoreConformanceTest, DecidesLikeTheAlgorithmOnExtremeValues) {
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    std::mt19937_64 rng(seed);
+    Policy p = RandomExtremePolicy(rng);
+    while (!p.Validate().ok()) p = RandomExtremePolicy(rng);
+    const int64_t starts[] = {0, 1'700'000'000'000'000'000, 9'000'000'000'000'000'000};
+    SimulatedClock clock(starts[seed % 3] + static_cast<int64_t>(rng() % 1'000'000'000'000));
+    Result<std::unique_ptr<Store>> made = GetParam().make(clock);
+    ASSERT_TRUE(made.ok()) << made.status().ToString();
+    Store& store = **made;
+    const std::string key = "extreme:" + std::to_string(seed);
+    std::optional<LimiterState> model;
+    for (int step = 0; step < 40; ++step) {
+      const int64_t jumps[] = {0, 1, 999, 1'000'000'007, p.interval.count() / 3, p.interval.count()};
+      const int64_t jump = jumps[rng() % 6];
+      if (clock.NowNanos() <= INT64_MAX - jump) clock.Advance(std::chrono::nanoseconds(jump));
+      const uint64_t pick = rng() % 10;
+      const Operation op = pick == 0  ? Operation::kReset
+                           : pick < 2 ? Operation::kRefund
+                           : pick < 4 ? Operation::kPeek
+                                      : Operation::kConsume;
+      const int64_t costs[] = {0, 1, p.limit / 2, p.limit};
+      const int64_t cost = costs[rng() % 4];
+      Result<Evaluation> want = Evaluate(p, model, op, cost, clock.NowNanos());
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      Result<Decision> got = store.Decide(DecideRequest{key, &p, cost, op});
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      ASSERT_EQ(*got, want->decision) << p.ToString() << " seed " << seed << " step " << step << " "
+                                      << OperationName(op) << " " << cost << " at " << clock.NowNanos()
+                                      << ": got " << ToString(*got) << ", want " << ToString(want->decision);
+    }
+  }
+}
+
 }  // namespace sluice::testing
