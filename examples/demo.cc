@@ -6,96 +6,25 @@
 //
 //   sluice_demo [--data-dir DIR] [--requests N]
 //
-// On start it restores every record from DIR/limits.jsonl (one JSON record per
-// line), makes N requests for a few users through a LimiterFactory, and on exit
-// writes the store back crash-safely (temp file, fsync, rename, fsync of the
-// directory). Run it twice: the second run starts where the first stopped.
+// On start a CheckpointCoordinator restores the newest good checkpoint from
+// DIR/checkpoints and reports what it restored and skipped; the demo then
+// makes N requests for a few users through a LimiterFactory, and on exit
+// Stop() writes a final checkpoint crash-safely (temp file, fsync, rename,
+// fsync of the directory, a checksummed manifest). Run it twice: the second
+// run starts where the first stopped.
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include <cstdio>
-#include <cstring>
-#include <fstream>
+#include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <string>
-#include <vector>
 
+#include "sluice/checkpoint.h"
 #include "sluice/memory_store.h"
 #include "sluice/rate_limiter.h"
 #include "sluice/state_codec.h"
 #include "sluice/token_bucket.h"
 
 namespace {
-
-struct Restored {
-  int restored = 0;
-  int expired = 0;
-  int invalid = 0;
-};
-
-Restored Load(sluice::Store& store, const std::string& path) {
-  Restored out;
-  std::ifstream in(path);
-  std::string line;
-  int line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.empty()) continue;
-    sluice::Result<sluice::Record> record = sluice::DecodeRecordJson(line, store.clock().NowNanos());
-    if (!record.ok()) {
-      std::cerr << path << ":" << line_no << ": skipped: " << record.status().ToString() << "\n";
-      ++out.invalid;
-      continue;
-    }
-    if (record->expires_at_ns != 0 && record->expires_at_ns <= store.clock().NowNanos()) {
-      ++out.expired;
-      continue;
-    }
-    sluice::Status s = store.Put(*record);
-    if (!s.ok()) {
-      std::cerr << path << ":" << line_no << ": skipped: " << s.ToString() << "\n";
-      ++out.invalid;
-      continue;
-    }
-    ++out.restored;
-  }
-  return out;
-}
-
-// Writes all records so that a crash leaves either the old file or the new one.
-bool Save(sluice::Store& store, const std::string& dir, const std::string& path, int* count) {
-  const std::string tmp = path + ".tmp";
-  std::string text;
-  *count = 0;
-  sluice::Status scan = store.Scan("", [&](const sluice::Record& r) {
-    text += sluice::EncodeRecordJson(r);
-    text += '\n';
-    ++*count;
-    return true;
-  });
-  if (!scan.ok()) return false;
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return false;
-  size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n <= 0) {
-      ::close(fd);
-      return false;
-    }
-    written += static_cast<size_t>(n);
-  }
-  const bool synced = ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || std::rename(tmp.c_str(), path.c_str()) != 0) return false;
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  return true;
-}
 
 // Durations rounded to milliseconds: easier to read than Decision's exact form.
 std::string Ms(std::chrono::nanoseconds d) {
@@ -129,15 +58,33 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const std::string state_file = data_dir + "/limits.jsonl";
+  const std::string checkpoint_dir = data_dir + "/checkpoints";
 
   auto made = sluice::MemoryStore::Create({.max_keys = 1'000'000});
   if (!made.ok()) return Fail(made.status());
   std::shared_ptr<sluice::Store> store = std::move(*made);
 
-  const Restored restored = Load(*store, state_file);
-  std::cout << "== start: restored " << restored.restored << " keys from " << state_file << " (" << restored.expired
-            << " expired, " << restored.invalid << " invalid)\n";
+  // Seed 004's coordinator: a checkpoint every minute while running, a final
+  // one on Stop(), the newest three kept.
+  sluice::CheckpointOptions options;
+  options.directory = checkpoint_dir;
+  options.interval = std::chrono::minutes(1);
+  options.retain = 3;
+  auto coordinator = sluice::CheckpointCoordinator::Create(store, options);
+  if (!coordinator.ok()) return Fail(coordinator.status());
+  auto report = (*coordinator)->RestoreLatest();
+  if (!report.ok()) return Fail(report.status());
+  if (report->checkpoint.has_value()) {
+    std::cout << "== start: restored " << report->restored << " keys from " << checkpoint_dir << "/"
+              << report->checkpoint->name << " (" << report->expired << " expired, " << report->invalid
+              << " invalid, " << report->skipped.size() << " newer checkpoints skipped)\n";
+  } else {
+    std::cout << "== start: no checkpoint in " << checkpoint_dir << " yet; starting empty\n";
+  }
+  for (const sluice::SkippedCheckpoint& skipped : report->skipped) {
+    std::cout << "   skipped " << skipped.info.name << ": " << skipped.reason.ToString() << "\n";
+  }
+  if (sluice::Status s = (*coordinator)->Start(); !s.ok()) return Fail(s);
 
   // Seed 001's factory: 10 requests per minute per user, refilled continuously.
   auto factory = sluice::LimiterFactory::Create(
@@ -170,11 +117,9 @@ int main(int argc, char** argv) {
   std::cout << "== TokenBucket(1000, 100/s) after Allow(300): " << json << "\n   restored from JSON: "
             << back->Available() << " tokens available\n";
 
-  int saved = 0;
-  if (!Save(*store, data_dir, state_file, &saved)) {
-    std::cerr << "sluice_demo: could not write " << state_file << ": " << std::strerror(errno) << "\n";
-    return 1;
-  }
-  std::cout << "== saved " << saved << " keys to " << state_file << "; run again and the limits carry over\n";
+  if (sluice::Status s = (*coordinator)->Stop(); !s.ok()) return Fail(s);
+  const sluice::CheckpointStats stats = (*coordinator)->stats();
+  std::cout << "== saved " << stats.last_entries << " keys (" << stats.last_bytes << " bytes) as checkpoint "
+            << stats.last_id << " in " << checkpoint_dir << "; run again and the limits carry over\n";
   return 0;
 }
