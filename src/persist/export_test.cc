@@ -121,6 +121,18 @@ TEST_F(ExportTest, RoundTripKeepsEveryAlgorithmsStateTtlsAndFencingTokens) {
   }
 }
 
+TEST_F(ExportTest, TheLargestFencingTokenSurvives) {
+  for (ExportEncoding encoding : kEncodings) {
+    auto source = NewStore();
+    const Record r{"f", std::string("v"), 0, 18'446'744'073'709'551'615ull};
+    ASSERT_TRUE(source->Put(r).ok());
+    auto target = NewStore();
+    Result<ImportReport> in = ImportStoreFromString(*target, Export(*source, "", {.encoding = encoding}));
+    ASSERT_TRUE(in.ok()) << in.status().ToString();
+    EXPECT_EQ(ScanSorted(*target, ""), std::vector<Record>{r});
+  }
+}
+
 TEST_F(ExportTest, RoundTripThroughACompression) {
   auto xor_compression = std::make_shared<XorCompression>();
   for (ExportEncoding encoding : kEncodings) {
