@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "algo/evaluate.h"
+#include "internal/expiry.h"
 #include "internal/state_fields.h"
 #include "store/spin_lock.h"
 
@@ -886,7 +887,7 @@ class MemoryStoreImpl final : public MemoryStore {
         for (size_t i = 0; i < shard.size(); ++i) {
           const Entry& e = shard.At(i);
           if (!KeyOf(e).starts_with(prefix)) continue;
-          if (Expired(ExpiryOf(e), now)) continue;
+          if (Expired(e, now)) continue;
           batch.push_back(ToRecord(shard, e));
         }
       }
@@ -925,7 +926,7 @@ class MemoryStoreImpl final : public MemoryStore {
       const int64_t now = Now();
       std::lock_guard<SpinLock> lock(shard.mu);
       for (size_t i = 0; i < shard.size();) {
-        if (Expired(ExpiryOf(shard.At(i)), now)) {
+        if (Expired(shard.At(i), now)) {
           Remove(shard, i, Removal::kExpired);  // the last entry moves to i: look at i again
           ++removed;
         } else {
@@ -937,7 +938,6 @@ class MemoryStoreImpl final : public MemoryStore {
   }
 
  private:
-  static bool Expired(int64_t expires_at_ns, int64_t now) { return expires_at_ns != 0 && expires_at_ns <= now; }
 
   size_t ShardIndex(uint64_t hash) const { return (hash >> 32) & shard_mask_; }
   Shard& ShardFor(uint64_t hash) const { return shards_[ShardIndex(hash)]; }
@@ -994,10 +994,26 @@ class MemoryStoreImpl final : public MemoryStore {
     if (max_keys_ != 0 && why != Removal::kEvicted) key_count_.fetch_sub(1, std::memory_order_relaxed);
   }
 
-  int64_t ExpiryOf(const Entry& e) const {
-    if (e.kind == kBytesKind) return PointerIn<BytesValue>(e)->expires_at_ns;
+  // The instant a limiter entry's state becomes fresh.
+  int64_t FreshAt(const Entry& e) const {
     const Policy& policy = policies_.Get(e.policy_id);
     return ExpiresAt(policy, CopyStateForExpiry(e, policy));
+  }
+
+  // True if entry `e` no longer counts at `now`: bytes past their expiry, or
+  // a limiter state that is fresh again (as good as absent).
+  bool Expired(const Entry& e, int64_t now) const {
+    if (e.kind == kBytesKind) return internal::IsExpired(PointerIn<BytesValue>(e)->expires_at_ns, now);
+    return internal::IsFreshAt(FreshAt(e), now);
+  }
+
+  // When entry `e` stops limiting anyone: its expiry; INT64_MAX for never.
+  int64_t EvictionRank(const Entry& e) const {
+    if (e.kind == kBytesKind) {
+      const int64_t expires = PointerIn<BytesValue>(e)->expires_at_ns;
+      return expires == 0 ? INT64_MAX : expires;
+    }
+    return FreshAt(e);
   }
 
   static LimiterState CopyStateForExpiry(const Entry& e, const Policy& policy) {
@@ -1015,7 +1031,7 @@ class MemoryStoreImpl final : public MemoryStore {
   int64_t LiveEntry(Shard& shard, std::string_view key, uint32_t hash, int64_t now) {
     const int64_t id = shard.Find(key, hash);
     if (id < 0) return -1;
-    if (Expired(ExpiryOf(shard.At(static_cast<size_t>(id))), now)) {
+    if (Expired(shard.At(static_cast<size_t>(id)), now)) {
       Remove(shard, static_cast<size_t>(id), Removal::kExpired);
       return -1;
     }
@@ -1041,24 +1057,26 @@ class MemoryStoreImpl final : public MemoryStore {
 
   // --- the key cap ---
 
-  // An eviction candidate: entry `index` of `shard`, whose state turns fresh
-  // at `expiry` (INT64_MAX for never).
+  // An eviction candidate: entry `index` of `shard`, which limits nobody from
+  // `rank` on (INT64_MAX: never) and already limits nobody if `fresh`.
   struct Candidate {
     Shard* shard = nullptr;
     size_t index = 0;
-    int64_t expiry = INT64_MAX;
+    int64_t rank = INT64_MAX;
+    bool fresh = false;
   };
 
   // Samples `samples` random entries of `shard` (locked by the caller);
   // returns true if one beats `best`.
-  bool Sample(Shard& shard, Shard& rng, int samples, Candidate& best) const {
+  bool Sample(Shard& shard, Shard& rng, int samples, int64_t now, Candidate& best) const {
     bool improved = false;
     for (int i = 0; i < samples && shard.size() > 0; ++i) {
       const size_t index = rng.NextRandom() % shard.size();
-      int64_t expiry = ExpiryOf(shard.At(index));
-      if (expiry == 0) expiry = INT64_MAX;  // never-expiring keys go last
-      if (best.shard == nullptr || expiry < best.expiry) {
-        best = {&shard, index, expiry};
+      const Entry& e = shard.At(index);
+      const bool fresh = Expired(e, now);
+      const int64_t rank = EvictionRank(e);
+      if (best.shard == nullptr || (fresh && !best.fresh) || (fresh == best.fresh && rank < best.rank)) {
+        best = {&shard, index, rank, fresh};
         improved = true;
       }
     }
@@ -1092,15 +1110,15 @@ class MemoryStoreImpl final : public MemoryStore {
     constexpr int kOtherShards = 8;
     constexpr int kOtherSamples = 4;
     Candidate best;
-    Sample(shard, shard, kLocalSamples, best);
+    Sample(shard, shard, kLocalSamples, now, best);
     Shard* locked = nullptr;  // the other shard holding `best`, locked here
-    for (int i = 0; i < kOtherShards && shard_mask_ != 0 && (best.shard == nullptr || best.expiry > now); ++i) {
+    for (int i = 0; i < kOtherShards && shard_mask_ != 0 && (best.shard == nullptr || !best.fresh); ++i) {
       const size_t index = shard.NextRandom() & shard_mask_;
       Shard& other = shards_[index];
       if (&other == &shard) continue;
       const bool already_held = std::binary_search(held.begin(), held.end(), index);
       if (!already_held && !other.mu.try_lock()) continue;
-      if (Sample(other, shard, kOtherSamples, best)) {
+      if (Sample(other, shard, kOtherSamples, now, best)) {
         if (locked != nullptr && locked != &other) locked->mu.unlock();
         locked = already_held ? nullptr : &other;
       } else if (!already_held && locked != &other) {
@@ -1111,7 +1129,7 @@ class MemoryStoreImpl final : public MemoryStore {
     if (found) {
       Shard& victim = *best.shard;
       ++victim.evictions;
-      if (best.expiry > now) ++victim.evictions_active;
+      if (!best.fresh) ++victim.evictions_active;
       Remove(victim, best.index, Removal::kEvicted);
     }
     if (locked != nullptr) locked->mu.unlock();
@@ -1162,7 +1180,7 @@ class MemoryStoreImpl final : public MemoryStore {
     }
     ++shard.decisions;
     // A state that is already fresh is the same as no state: keep no key for it.
-    const bool fresh_after = ev.expires_at_ns <= now;
+    const bool fresh_after = internal::IsFreshAt(ev.expires_at_ns, now);
     if (entry != nullptr) {
       if (fresh_after) {
         if (HasHeapValue(entry->kind)) shard.heap_bytes += ValueHeapBytes(*entry) - value_bytes;
@@ -1197,8 +1215,8 @@ class MemoryStoreImpl final : public MemoryStore {
                    std::span<const size_t> held) {
     int64_t id = shard.Find(record.key, hash);
     const auto* lr = std::get_if<LimiterRecord>(&record.value);
-    const int64_t expires = lr != nullptr ? ExpiresAt(lr->policy, lr->state) : record.expires_at_ns;
-    if (lr != nullptr ? expires <= now : Expired(expires, now)) {
+    if (lr != nullptr ? internal::IsFreshAt(ExpiresAt(lr->policy, lr->state), now)
+                      : internal::IsExpired(record.expires_at_ns, now)) {
       if (id >= 0) Remove(shard, static_cast<size_t>(id), Removal::kDropped);
       return Status::Ok();
     }

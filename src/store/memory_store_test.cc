@@ -393,7 +393,9 @@ TEST(MemoryStore, PolicyReuseUnderConcurrency) {
         Result<std::optional<Record>> got = store->Get(key);
         ASSERT_TRUE(got.ok() && got->has_value());
         ASSERT_EQ(std::get<LimiterRecord>((**got).value).policy, p) << t << " " << i;
-        if (i % 3 == 0) ASSERT_TRUE(store->Delete(key).ok());
+        if (i % 3 == 0) {
+          ASSERT_TRUE(store->Delete(key).ok());
+        }
       }
     });
   }
