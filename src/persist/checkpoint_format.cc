@@ -16,10 +16,16 @@ namespace {
 
 namespace crc = ::sluice::internal::crc32c;
 
+// The tag byte of a record: the kind in the low two bits, then flags.
 constexpr uint8_t kKindBytes = 0;
 constexpr uint8_t kKindNewPolicy = 1;
 constexpr uint8_t kKindPolicyRef = 2;
-constexpr uint8_t kHasExpiry = 0x80;
+constexpr uint8_t kKindMask = 0x03;
+constexpr uint8_t kHasExpiry = 0x04;
+constexpr uint8_t kHasFence = 0x08;
+constexpr uint8_t kSamePolicy = 0x10;     // kind 2: the previous record's policy; no index follows
+constexpr uint8_t kOwnAlgorithm = 0x20;   // the state's algorithm differs from the policy's; a byte follows
+constexpr uint8_t kKnownTagBits = 0x3f;
 constexpr uint8_t kEndTag = 0xff;
 // Encoded records are handed on (and compressed) in pieces of about this size.
 constexpr size_t kBodyPiece = 256 * 1024;
@@ -168,50 +174,52 @@ Status CheckpointEncoder::FlushBody(bool last) {
 Status CheckpointEncoder::Add(const Record& record) {
   std::string& out = body_;
   const auto* limiter = std::get_if<LimiterRecord>(&record.value);
-  uint8_t kind = kKindBytes;
+  uint8_t tag = kKindBytes;
   uint32_t index = 0;
   if (limiter != nullptr) {
     if (last_policy_ != UINT32_MAX && policies_[last_policy_] == limiter->policy) {
-      index = last_policy_;
-      kind = kKindPolicyRef;
+      tag = kKindPolicyRef | kSamePolicy;
     } else {
       const uint64_t fp = limiter->policy.Fingerprint();
       auto it = policy_index_.find(fp);
       if (it != policy_index_.end() && policies_[it->second] == limiter->policy) {
         index = it->second;
-        kind = kKindPolicyRef;
+        tag = kKindPolicyRef;
       } else {
         index = static_cast<uint32_t>(policies_.size());
         policies_.push_back(limiter->policy);
         policy_index_.emplace(fp, index);  // a fingerprint collision keeps the first policy mapped
-        kind = kKindNewPolicy;
+        tag = kKindNewPolicy;
       }
       last_policy_ = index;
     }
+    if (AlgorithmOf(limiter->state) != limiter->policy.algorithm) tag |= kOwnAlgorithm;
   }
-  out.push_back(static_cast<char>(kind | (record.expires_at_ns != 0 ? kHasExpiry : 0)));
+  if (record.expires_at_ns != 0) tag |= kHasExpiry;
+  if (record.fencing_token != 0) tag |= kHasFence;
+  out.push_back(static_cast<char>(tag));
   size_t shared = 0;
   const size_t max_shared = std::min(prev_key_.size(), record.key.size());
   while (shared < max_shared && prev_key_[shared] == record.key[shared]) ++shared;
   PutVarint(&out, shared);
   PutString(&out, std::string_view(record.key).substr(shared));
   prev_key_ = record.key;
-  PutVarint(&out, record.fencing_token);
+  if (record.fencing_token != 0) PutVarint(&out, record.fencing_token);
   if (record.expires_at_ns != 0) PutSigned(&out, Diff(record.expires_at_ns, header_.created_ns));
   if (limiter == nullptr) {
     PutString(&out, std::get<std::string>(record.value));
   } else {
-    if (kind == kKindNewPolicy) {
+    if ((tag & kKindMask) == kKindNewPolicy) {
       const Policy& p = limiter->policy;
       out.push_back(static_cast<char>(p.algorithm));
       PutSigned(&out, p.limit);
       PutSigned(&out, p.refill_amount);
       PutSigned(&out, p.interval.count());
       out.push_back(static_cast<char>(p.alignment));
-    } else {
+    } else if ((tag & kSamePolicy) == 0) {
       PutVarint(&out, index);
     }
-    out.push_back(static_cast<char>(AlgorithmOf(limiter->state)));
+    if ((tag & kOwnAlgorithm) != 0) out.push_back(static_cast<char>(AlgorithmOf(limiter->state)));
     std::visit(
         [&](const auto& s) {
           using S = std::decay_t<decltype(s)>;
@@ -317,14 +325,17 @@ Status DecodeCheckpoint(std::string_view file, const std::vector<std::shared_ptr
   const int64_t base = h.header.created_ns;
   Reader r(body);
   std::vector<Policy> policies;
+  uint64_t last_policy = UINT64_MAX;
   std::string key;
   uint64_t count = 0;
   while (true) {
     uint8_t tag;
     if (!r.Byte(&tag)) return r.Error("no end tag");
     if (tag == kEndTag) break;
-    const uint8_t kind = tag & 0x7f;
-    if (kind > kKindPolicyRef) return r.Error("unknown record kind " + std::to_string(kind));
+    const uint8_t kind = tag & kKindMask;
+    if (kind > kKindPolicyRef || (tag & ~kKnownTagBits) != 0) {
+      return r.Error("unknown record tag " + std::to_string(tag));
+    }
     Record record;
     uint64_t shared;
     std::string_view suffix;
@@ -332,7 +343,7 @@ Status DecodeCheckpoint(std::string_view file, const std::vector<std::shared_ptr
     key.resize(shared);
     key.append(suffix);
     record.key = key;
-    if (!r.Varint(&record.fencing_token)) return r.Error("bad fencing token");
+    if ((tag & kHasFence) != 0 && !r.Varint(&record.fencing_token)) return r.Error("bad fencing token");
     if ((tag & kHasExpiry) != 0) {
       int64_t d;
       if (!r.Signed(&d)) return r.Error("bad expiry");
@@ -354,14 +365,19 @@ Status DecodeCheckpoint(std::string_view file, const std::vector<std::shared_ptr
         limiter.policy.algorithm = static_cast<Algorithm>(algorithm);
         limiter.policy.interval = std::chrono::nanoseconds(interval);
         limiter.policy.alignment = static_cast<WindowAlignment>(alignment);
+        last_policy = policies.size();
         policies.push_back(limiter.policy);
       } else {
-        uint64_t index;
-        if (!r.Varint(&index) || index >= policies.size()) return r.Error("bad policy index");
+        uint64_t index = last_policy;
+        if ((tag & kSamePolicy) == 0 && !r.Varint(&index)) return r.Error("bad policy index");
+        if (index >= policies.size()) return r.Error("policy index out of range");
         limiter.policy = policies[index];
+        last_policy = index;
       }
-      uint8_t algorithm;
-      if (!r.Byte(&algorithm) || !KnownAlgorithm(algorithm)) return r.Error("bad state algorithm");
+      uint8_t algorithm = static_cast<uint8_t>(limiter.policy.algorithm);
+      if ((tag & kOwnAlgorithm) != 0 && (!r.Byte(&algorithm) || !KnownAlgorithm(algorithm))) {
+        return r.Error("bad state algorithm");
+      }
       limiter.state = EmptyStateOf(static_cast<Algorithm>(algorithm));
       bool ok = true;
       std::visit(

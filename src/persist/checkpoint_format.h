@@ -13,19 +13,22 @@
 //            every byte of the file before it
 //
 // A record in the body (strings are varint length + bytes):
-//   u8 tag: kind (0 bytes, 1 limiter with a new policy, 2 limiter with a policy
-//           seen before) | 0x80 when the record has an expiry
+//   u8 tag: kind in bits 0-1 (0 bytes, 1 limiter with a new policy, 2 limiter
+//           with a policy seen before), 0x04 has an expiry, 0x08 has a
+//           fencing token, 0x10 (kind 2) the previous record's policy,
+//           0x20 the state's algorithm differs from the policy's
 //   varint shared key prefix with the previous record, string key suffix
-//   varint fencing token
+//   [varint fencing token]
 //   [signed varint expiry - created_ns]
 //   kind 0: string value
 //   kind 1: u8 algorithm, signed varints limit, refill amount, interval ns,
 //           u8 alignment; the policy gets the next index (from 0)
-//   kind 2: varint policy index
-//   limiter: the state's fields in the order of internal/state_fields.h, as
-//           signed varints, times (fields named *Ns) as differences from
-//           created_ns; a sliding log then has varint count and per entry the
-//           time difference from the previous time and the cost.
+//   kind 2 without 0x10: varint policy index
+//   limiter: [u8 state algorithm, with 0x20], then the state's fields in the
+//           order of internal/state_fields.h, as signed varints, times
+//           (fields named *Ns) as differences from created_ns; a sliding log
+//           then has varint count and per entry the time difference from the
+//           previous time and the cost.
 // Differences are taken modulo 2^64, so every int64 round-trips.
 //
 // Private to the library. Pure functions and single-threaded objects.
