@@ -201,3 +201,37 @@ class SLUICE_EXPORT KeyedLimiter {
 };
 
 }  // namespace sluice
+
+// ---- Configuration and state, saved and restored ------------------------------
+// A limiter's configuration as JSON (no state), and the complete state of all
+// its keys through the streaming export format (sluice/state_export.h), for
+// backup, restore and migration between stores: memory, Redis, RocksDB alike.
+
+#include "sluice/state_export.h"
+
+namespace sluice {
+
+// The JSON form of `config` that LimiterConfig::FromJson reads back: every
+// field, e.g. {"policy":"token_bucket","id":"api","limit":100,"rate":
+// {"interval":"1 minute","amount":100},"alignment":"epoch","prefix":"rl",
+// "shadowMode":false}. It carries configuration only, no state.
+SLUICE_EXPORT std::string LimiterConfigToJson(const LimiterConfig& config, bool pretty = false);
+
+// The store key prefix every key of `limiter` starts with ("rl:api:{"), and
+// that no other limiter's keys start with.
+SLUICE_EXPORT std::string LimiterKeyPrefix(const RateLimiter& limiter);
+
+// Exports the state of every key of `limiter` (its policy, state, expiry and
+// fencing token per key) to `sink`, one record at a time.
+SLUICE_EXPORT Result<ExportReport> ExportLimiterState(const RateLimiter& limiter, WritableFile& sink,
+                                                      const ExportOptions& options = {});
+
+// Imports into `limiter`'s store the records of `limiter`'s keys from a
+// stream (others are skipped and counted), validated as ImportStore does.
+// `limiter.policy()` is the current policy of every key: records made under
+// another policy follow `options.policy_change` (default: proportional).
+// `options.key_prefix` and `options.current_policies` are set by this call.
+SLUICE_EXPORT Result<ImportReport> ImportLimiterState(const RateLimiter& limiter, const SourceOpener& open_source,
+                                                      ImportOptions options = {});
+
+}  // namespace sluice
