@@ -106,8 +106,8 @@ struct ReplySlot {
 // A pool of pipelined connections to one server, used round robin.
 class RedisClient::Node {
  public:
-  Node(IoThread& io, Endpoint endpoint, int size, milliseconds connect_timeout)
-      : endpoint_(std::move(endpoint)), io_(io), connect_timeout_(connect_timeout),
+  Node(IoThread& io, Endpoint endpoint, int size, milliseconds connect_timeout, const Observer& observer)
+      : endpoint_(std::move(endpoint)), io_(io), connect_timeout_(connect_timeout), observer_(observer),
         connections_(static_cast<size_t>(std::max(size, 1))) {}
 
   const Endpoint& endpoint() const { return endpoint_; }
@@ -116,7 +116,20 @@ class RedisClient::Node {
     std::lock_guard<std::mutex> lock(mu_);
     std::shared_ptr<Connection>& conn = connections_[next_++ % connections_.size()];
     if (conn == nullptr || !conn->connected()) {
-      SLUICE_ASSIGN_OR_RETURN(conn, Connection::Connect(io_, endpoint_, connect_timeout_));
+      // A connection that existed and broke is a degraded path worth seeing
+      // in logs and metrics; the first connect is not.
+      const bool reconnect = conn != nullptr;
+      Result<std::shared_ptr<Connection>> fresh = Connection::Connect(io_, endpoint_, connect_timeout_);
+      if (reconnect) {
+        const MetricLabel labels[] = {{"outcome", fresh.ok() ? "ok" : "failed"}};
+        observer_.sink().Increment("sluice_redis_reconnects_total", labels);
+        if (!fresh.ok() || observer_.log().Enabled(LogLevel::kInfo)) {
+          observer_.log().Log(fresh.ok() ? LogLevel::kInfo : LogLevel::kWarning, "redis",
+                              "reconnect to " + endpoint_.ToString() +
+                                  (fresh.ok() ? std::string(": ok") : ": " + fresh.status().ToString()));
+        }
+      }
+      SLUICE_ASSIGN_OR_RETURN(conn, std::move(fresh));
     }
     return conn;
   }
@@ -144,6 +157,7 @@ class RedisClient::Node {
   const Endpoint endpoint_;
   IoThread& io_;
   const milliseconds connect_timeout_;
+  const Observer observer_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   size_t next_ = 0;                                       // guarded by mu_
@@ -174,7 +188,7 @@ std::shared_ptr<RedisClient::Node> RedisClient::NodeAt(const Endpoint& endpoint)
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Node>& node = nodes_[endpoint.ToString()];
   if (node == nullptr) {
-    node = std::make_shared<Node>(io_, endpoint, options_.connections_per_node, options_.connect_timeout);
+    node = std::make_shared<Node>(io_, endpoint, options_.connections_per_node, options_.connect_timeout, options_.observer);
   }
   return node;
 }
@@ -434,7 +448,7 @@ bool RedisClient::IsMissingCode(const Reply& reply) {
   if (reply.IsErrorWithPrefix("NOSCRIPT") || reply.IsErrorWithPrefix("ERR Function not found")) return true;
   // FCALL on a server older than Redis 7.
   if (reply.IsErrorWithPrefix("ERR unknown command")) {
-    functions_enabled_ = false;
+    DisableFunctions("the server has no FCALL (" + reply.str + ")");
     return true;
   }
   return false;
@@ -453,11 +467,19 @@ bool RedisClient::LoadFunctionLibrary() {
     if (!r.ok()) return false;  // unreachable now; the next miss tries again
     if (r->is_error()) {
       // No Functions (Redis 6), or not allowed (ACL, managed Redis).
-      functions_enabled_ = false;
+      DisableFunctions("FUNCTION LOAD on " + master.ToString() + " failed: " + r->str);
       return false;
     }
   }
+  options_.observer.sink().Increment("sluice_redis_function_loads_total");
+  options_.observer.log().Log(LogLevel::kInfo, "redis", "loaded the function library on every master");
   return true;
+}
+
+void RedisClient::DisableFunctions(const std::string& why) {
+  if (!functions_enabled_.exchange(false)) return;  // reported once
+  options_.observer.sink().Increment("sluice_redis_function_fallbacks_total");
+  options_.observer.log().Log(LogLevel::kWarning, "redis", "decisions fall back from FCALL to EVALSHA: " + why);
 }
 
 std::string RedisClient::Sha(size_t id) {

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "redis/redis_connection.h"
+#include "sluice/observability.h"
 #include "sluice/result.h"
 
 namespace sluice::redis {
@@ -61,6 +62,8 @@ struct ClientOptions {
   // How long one call keeps following redirections and waiting out
   // TRYAGAIN / CLUSTERDOWN / an unreachable master before it fails.
   std::chrono::milliseconds redirect_timeout{5000};
+  // Where degraded paths are reported (fallback to EVALSHA, reconnects).
+  Observer observer;
 };
 
 // One script call, for EvalMany.
@@ -108,6 +111,8 @@ class RedisClient {
 
   // Whether calls currently go out as FCALL.
   bool functions_enabled() const { return functions_enabled_.load(); }
+  // Where this client reports degraded paths.
+  const Observer& observer() const { return options_.observer; }
 
   // Runs script `id` with `keys` (one slot) and `argv`.
   Result<Reply> Eval(size_t id, const std::vector<std::string>& keys, const std::vector<std::string>& argv,
@@ -143,6 +148,8 @@ class RedisClient {
   // Whether a reply says the code was not there to run (and so did not run).
   // An FCALL refused as an unknown command (Redis 6) also turns Functions off.
   bool IsMissingCode(const Reply& reply);
+  // Turns FCALL off for good (EVALSHA from now on), reporting it once.
+  void DisableFunctions(const std::string& why);
 
   const ClientOptions options_;
   IoThread io_;

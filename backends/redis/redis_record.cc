@@ -6,6 +6,8 @@
 #include <array>
 #include <charconv>
 
+#include "internal/expiry.h"
+
 namespace sluice::redis {
 namespace {
 
@@ -163,7 +165,12 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
   Record record;
   record.key = key;
   SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.Int("x"));
-  if (record.expires_at_ns != 0 && record.expires_at_ns <= now_ns) return std::optional<Record>();
+  if (fields.find("f") != fields.end()) {
+    SLUICE_ASSIGN_OR_RETURN(const int64_t fence, r.Int("f"));
+    if (fence < 0) return r.Error("f", "negative fencing token");
+    record.fencing_token = static_cast<uint64_t>(fence);
+  }
+  if (internal::IsExpired(record.expires_at_ns, now_ns)) return std::optional<Record>();
   SLUICE_ASSIGN_OR_RETURN(std::string_view kind, r.String("k"));
   if (kind == "bytes") {
     SLUICE_ASSIGN_OR_RETURN(std::string_view bytes, r.String("b"));
@@ -201,7 +208,10 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
       break;
   }
   SLUICE_ASSIGN_OR_RETURN(LimiterState state, std::move(decoded));
-  Status valid = ValidateState(p, state, now_ns);
+  // The store wrote this state itself: check its shape, not its times against
+  // this reader's clock (a client clock that stepped back, or a window that
+  // began before the epoch, must not make a key unreadable).
+  Status valid = ValidateState(p, state, now_ns, std::chrono::nanoseconds::max());
   if (!valid.ok())
     return DataLossError("redis hash for key \"" + key + "\": " + std::string(valid.message()));
   record.value = LimiterRecord{p, std::move(state)};

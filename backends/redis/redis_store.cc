@@ -14,9 +14,11 @@
 #include <mutex>
 #include <random>
 #include <string>
+#include <algorithm>
 #include <thread>
 #include <vector>
 
+#include "internal/expiry.h"
 #include "redis/batcher.h"
 #include "redis/cluster_slot.h"
 #include "redis/redis_client.h"
@@ -28,7 +30,8 @@ namespace sluice::redis {
 namespace {
 
 // KEYS: the keys to write. ARGV[1]: their number; then per key: expected
-// version ('*' = any, '' = absent), new version, fencing token (0 = none),
+// version ('*' = any, '' = absent), new version, fencing token (0 = none;
+// "r<N>" = raise the key's fence to N without checking it),
 // action (put / del / keep), TTL in ms (0 = none), field count, fields.
 // Returns {1} when applied, {0, i} when key i changed since it was read, and
 // {-1, i, seen} when key i was written under a newer fencing token. Nothing is
@@ -39,7 +42,9 @@ local pos = 2
 local plan = {}
 for i = 1, n do
   local expected = ARGV[pos]
-  local fence = tonumber(ARGV[pos + 2])
+  local fence = ARGV[pos + 2]
+  -- "r<N>" raises the fence to N without checking it (import, Put).
+  if string.sub(fence, 1, 1) == 'r' then fence = 0 else fence = tonumber(fence) end
   local nf = tonumber(ARGV[pos + 5])
   if expected ~= '*' then
     local current = redis.call('HGET', KEYS[i], 'v') or ''
@@ -57,7 +62,13 @@ for i = 1, n do
   local action = ARGV[p + 3]
   if action ~= 'keep' then
     local fence = redis.call('HGET', KEYS[i], 'f')
-    if tonumber(ARGV[p + 2]) > 0 then fence = ARGV[p + 2] end
+    local given = ARGV[p + 2]
+    if string.sub(given, 1, 1) == 'r' then
+      given = string.sub(given, 2)
+      if given ~= '0' and (not fence or tonumber(given) > tonumber(fence)) then fence = given end
+    elseif tonumber(given) > 0 then
+      fence = given
+    end
     redis.call('DEL', KEYS[i])
     if action == 'put' then
       local args = {'v', ARGV[p + 1]}
@@ -73,10 +84,9 @@ for i = 1, n do
       redis.call('HSET', KEYS[i], unpack(args))
       local ttl = tonumber(ARGV[p + 4])
       if ttl > 0 then redis.call('PEXPIRE', KEYS[i], ttl) end
-    elseif fence then
-      -- A fence outlives the value: tokens only grow.
-      redis.call('HSET', KEYS[i], 'v', ARGV[p + 1], 'f', fence)
     end
+    -- A deleted key takes its fence with it: fences live as long as values,
+    -- so they never accumulate.
   end
 end
 return {1}
@@ -205,6 +215,7 @@ struct Write {
   std::string redis_key;
   std::string expected_version;  // "*" = unconditional
   uint64_t fence = 0;
+  bool raise_fence = false;  // raise the key's fence to `fence` instead of checking it
   enum class Action { kPut, kDelete, kKeep } action = Action::kKeep;
   HashFields fields;
   int64_t ttl_ms = 0;
@@ -315,7 +326,7 @@ class RedisStore final : public Store {
       SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(key));
       SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
       Update update = fn(snap.record ? &*snap.record : nullptr);
-      Write write{RedisKey(key), snap.version, options.fencing_token, Write::Action::kKeep, {}, 0};
+      Write write{RedisKey(key), snap.version, options.fencing_token, false, Write::Action::kKeep, {}, 0};
       std::optional<Record> after;
       switch (update.action) {
         case Update::Action::kKeep:
@@ -326,7 +337,9 @@ class RedisStore final : public Store {
           write.action = Write::Action::kDelete;
           break;
         case Update::Action::kPut: {
-          Record record{key, std::move(update.value), update.expires_at_ns};
+          Record record{key, std::move(update.value), update.expires_at_ns,
+                        options.fencing_token != 0 ? options.fencing_token
+                                                   : (snap.record ? snap.record->fencing_token : 0)};
           SLUICE_RETURN_IF_ERROR(PreparePut(record, now, &write));
           if (write.action == Write::Action::kPut) after = std::move(record);
           break;
@@ -349,7 +362,7 @@ class RedisStore final : public Store {
 
   Status Put(const Record& record) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
-    Write write{RedisKey(record.key), "*", 0, Write::Action::kKeep, {}, 0};
+    Write write{RedisKey(record.key), "*", record.fencing_token, true, Write::Action::kKeep, {}, 0};
     SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(record.key));
     SLUICE_RETURN_IF_ERROR(PreparePut(record, now, &write));
     return Commit({write}).status();
@@ -357,7 +370,7 @@ class RedisStore final : public Store {
 
   Status Delete(std::string_view key) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
-    Write write{RedisKey(key), "*", 0, Write::Action::kDelete, {}, 0};
+    Write write{RedisKey(key), "*", 0, false, Write::Action::kDelete, {}, 0};
     return Commit({write}).status();
   }
 
@@ -391,13 +404,16 @@ class RedisStore final : public Store {
     stats.hits = hits_.load();
     stats.misses = misses_.load();
     stats.decisions = decisions_.load();
-    // Counting keys walks the keyspace under the prefix: fine for a stats call.
-    (void)ForEachKey(GlobEscape(options_.key_prefix) + "*",
-                     [&](std::vector<std::string> redis_keys) -> Status {
-                       stats.keys += redis_keys.size();
-                       return Status::Ok();
-                     },
-                     nullptr);
+    // One DBSIZE per master: a metrics scrape must not walk the keyspace.
+    Result<std::vector<Endpoint>> masters = client_.Masters();
+    if (masters.ok()) {
+      for (const Endpoint& m : *masters) {
+        Result<Reply> n = client_.CallAt(m, {"DBSIZE"});
+        if (n.ok() && n->type == Reply::Type::kInteger && n->integer > 0) {
+          stats.keys += static_cast<uint64_t>(n->integer);
+        }
+      }
+    }
     return stats;
   }
 
@@ -496,6 +512,13 @@ class RedisStore final : public Store {
     for (size_t g = 0; g < groups.size(); ++g) {
       if (groups[g].size() > 1 && replies[g].ok() && replies[g]->IsErrorWithPrefix("TRYAGAIN")) {
         std::vector<PendingDecision*> group = groups[g];
+        const Observer& observer = client_.observer();
+        observer.sink().Increment("sluice_redis_batch_splits_total");
+        if (observer.log().Enabled(LogLevel::kInfo)) {
+          observer.log().Log(LogLevel::kInfo, "redis",
+                             "slot migration in progress (TRYAGAIN): sending a batch of " +
+                                 std::to_string(group.size()) + " decisions one by one");
+        }
         for (PendingDecision* p : group) RunBatch(std::span<PendingDecision* const>(&p, 1));
         continue;
       }
@@ -523,6 +546,8 @@ class RedisStore final : public Store {
   // out instead of colliding again.
   void Backoff(int attempt) {
     const int64_t window_us = std::min<int64_t>(int64_t{100} << std::min(attempt, 7), 10'000);
+    // Real time, not the injected clock: this paces contention between
+    // threads (microseconds), and a simulated clock would never wake it.
     std::this_thread::sleep_for(std::chrono::microseconds(tokens_.Uniform(window_us)));
   }
 
@@ -560,7 +585,7 @@ class RedisStore final : public Store {
   // the TIME of the server holding the key (one more round trip, on cold
   // paths only).
   Result<int64_t> Now(std::string_view key) {
-    if (options_.time_source == TimeSource::kClient) return clock_->NowNanos();
+    if (options_.time_source == TimeSource::kClient) return ClientNow();
     SLUICE_ASSIGN_OR_RETURN(Reply t, client_.CallKey(RedisKey(key), {"TIME"}));
     if (t.type != Reply::Type::kArray || t.elements.size() != 2) {
       return DataLossError("redis TIME: unexpected reply " + t.ToString());
@@ -571,8 +596,19 @@ class RedisStore final : public Store {
   }
 
   // The script's `now` argument: empty for the server's TIME.
-  std::string NowArg() const {
-    return options_.time_source == TimeSource::kClient ? std::to_string(clock_->NowNanos()) : std::string();
+  std::string NowArg() {
+    return options_.time_source == TimeSource::kClient ? std::to_string(ClientNow()) : std::string();
+  }
+
+  // The client clock, never earlier than the latest time this store used: a
+  // clock stepping back is time standing still, so a key that a later time
+  // saw expire stays expired, as in every store.
+  int64_t ClientNow() {
+    const int64_t now = clock_->NowNanos();
+    int64_t latest = latest_client_ns_.load(std::memory_order_relaxed);
+    while (now > latest && !latest_client_ns_.compare_exchange_weak(latest, now, std::memory_order_relaxed)) {
+    }
+    return std::max(now, latest);
   }
 
   // Fills `write` to store `record` (validated), or to delete the key when the
@@ -589,7 +625,7 @@ class RedisStore final : public Store {
   }
 
   Status PrepareFields(const Record& record, int64_t now, Write* write) {
-    if (record.expires_at_ns != 0 && record.expires_at_ns <= now) {
+    if (internal::IsExpired(record.expires_at_ns, now)) {
       write->action = Write::Action::kDelete;
       return Status::Ok();
     }
@@ -598,8 +634,10 @@ class RedisStore final : public Store {
     // The server keeps the key as long as the deciding clock says it lives
     // (rounded up to whole milliseconds) plus the slack, so nothing outlives
     // its state for long.
-    write->ttl_ms =
-        record.expires_at_ns == 0 ? 0 : (record.expires_at_ns - now + 999'999) / 1'000'000 + kTtlSlackMs;
+    // No TTL for no expiry, nor for the end of time (an expiry that never passes).
+    write->ttl_ms = record.expires_at_ns == 0 || record.expires_at_ns == internal::kEndOfTimeNs
+                        ? 0
+                        : (record.expires_at_ns - now + 999'999) / 1'000'000 + kTtlSlackMs;
     return Status::Ok();
   }
 
@@ -610,7 +648,7 @@ class RedisStore final : public Store {
     for (const Write& w : writes) {
       args.push_back(w.expected_version);
       args.push_back(NewVersion());
-      args.push_back(std::to_string(w.fence));
+      args.push_back((w.raise_fence ? "r" : "") + std::to_string(w.fence));
       args.push_back(w.action == Write::Action::kPut      ? "put"
                      : w.action == Write::Action::kDelete ? "del"
                                                           : "keep");
@@ -652,6 +690,7 @@ class RedisStore final : public Store {
   std::atomic<uint64_t> next_version_{std::stoull(tokens_.Next(1), nullptr, 16)};
   Batcher<PendingDecision> batcher_;
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0};
+  std::atomic<int64_t> latest_client_ns_{INT64_MIN};
 };
 
 }  // namespace
@@ -686,6 +725,7 @@ Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options
   client.connections_per_node = options.connections_per_node;
   client.connect_timeout = options.connect_timeout;
   client.command_timeout = options.command_timeout;
+  client.observer = options.observer;
   auto store = std::make_unique<RedisStore>(options, std::move(client));
   SLUICE_RETURN_IF_ERROR(store->Init());
   return std::unique_ptr<Store>(std::move(store));

@@ -8,6 +8,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -15,6 +17,7 @@
 #include "redis/redis_connection.h"
 #include "redis/redis_test_env.h"
 #include "sluice/backends/redis.h"
+#include "sluice/observability.h"
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
 
@@ -91,16 +94,17 @@ Policy RandomPolicy(std::mt19937_64& rng) {
 // operations and times, from the epoch to the end of int64 time.
 TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  testing::SimulatedClock clock(0);
-  // As scripts (EVALSHA); the conformance suite runs the same code as a
-  // function library.
-  auto store = CreateRedisStore({.uri = RedisUri(),
-                                 .key_prefix = "lua-extremes:",
-                                 .time_source = TimeSource::kClient,
-                                 .clock = &clock,
-                                 .use_functions = false});
-  ASSERT_TRUE(store.ok()) << store.status().ToString();
   for (uint64_t seed = 1; seed <= 300; ++seed) {
+    // A store per seed: a store's time never runs backwards, and each seed
+    // starts somewhere else in time. As scripts (EVALSHA); the conformance
+    // suite runs the same code as a function library.
+    testing::SimulatedClock clock(0);
+    auto store = CreateRedisStore({.uri = RedisUri(),
+                                   .key_prefix = "lua-extremes:",
+                                   .time_source = TimeSource::kClient,
+                                   .clock = &clock,
+                                   .use_functions = false});
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
     std::mt19937_64 rng(seed);
     Policy p = RandomPolicy(rng);
     while (!p.Validate().ok()) p = RandomPolicy(rng);
@@ -256,6 +260,96 @@ TEST(RedisStoreLua, FunctionLibrarySurvivesFunctionFlush) {
   const size_t at = stats->str.find(field);
   ASSERT_NE(at, std::string::npos) << stats->str;
   EXPECT_EQ(std::stoll(stats->str.substr(at + field.size())), 50 + 1 + 7);
+}
+
+// Records what a store reports, for the degraded-path tests.
+class RecordingObserver final : public Logger, public MetricsSink {
+ public:
+  void Log(LogLevel level, std::string_view component, std::string_view message) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    lines_.push_back(std::string(LogLevelName(level)) + " " + std::string(component) + ": " + std::string(message));
+  }
+  bool Enabled(LogLevel) const override { return true; }
+  void Increment(std::string_view name, MetricLabels, uint64_t delta) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    counters_[std::string(name)] += delta;
+  }
+  void SetGauge(std::string_view, MetricLabels, double) override {}
+  void Observe(std::string_view, MetricLabels, std::chrono::nanoseconds) override {}
+
+  uint64_t Counter(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return counters_[name];
+  }
+  bool Logged(std::string_view needle) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& l : lines_) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+  std::map<std::string, uint64_t> counters_;
+};
+
+// Degraded paths are never silent: reloading the function library and
+// reconnecting after the server dropped the connection are logged and counted.
+TEST(RedisStore, ReportsReloadsAndReconnects) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  IoThread io;
+  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
+  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(admin.ok());
+  RecordingObserver observer;
+  auto store = CreateRedisStore({.uri = RedisUri(),
+                                 .key_prefix = "observed" + RunId() + ":",
+                                 .connections_per_node = 1,
+                                 .observer = {&observer, &observer}});
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
+  ASSERT_TRUE((*store)->Decide("k", p).ok());
+  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE((*store)->Decide("k", p).ok());
+  EXPECT_GE(observer.Counter("sluice_redis_function_loads_total"), 1u);
+  // Drop every client connection but the admin's; the next call reconnects
+  // (the call that finds its connection dead may fail: it was sent).
+  ASSERT_TRUE((*admin)->Call({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).ok());
+  Result<Decision> d = (*store)->Decide("k", p);
+  for (int i = 0; i < 5 && !d.ok(); ++i) d = (*store)->Decide("k", p);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_GE(observer.Counter("sluice_redis_reconnects_total"), 1u);
+  EXPECT_TRUE(observer.Logged("reconnect to"));
+}
+
+// A server that refuses FCALL (here an ACL user without it) makes the store
+// fall back to EVALSHA, reported once as a warning and a counter.
+TEST(RedisStore, ReportsTheFallbackToEvalsha) {
+  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
+  IoThread io;
+  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
+  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  ASSERT_TRUE(admin.ok());
+  // The library is gone and the default user loses FUNCTION (so FUNCTION
+  // LOAD is refused) for this test.
+  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE((*admin)->Call({"ACL", "SETUSER", "default", "-function"}).ok());
+  RecordingObserver observer;
+  auto store = CreateRedisStore({.uri = RedisUri(),
+                                 .key_prefix = "fallback" + RunId() + ":",
+                                 .observer = {&observer, &observer}});
+  Result<Decision> d = store.ok() ? (*store)->Decide("k", Policy::FixedWindow(10, std::chrono::hours(1)))
+                                  : Result<Decision>(store.status());
+  Result<Decision> again = store.ok() ? (*store)->Decide("k", Policy::FixedWindow(10, std::chrono::hours(1)))
+                                      : Result<Decision>(store.status());
+  ASSERT_TRUE((*admin)->Call({"ACL", "SETUSER", "default", "+function"}).ok());
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->remaining, 8);
+  EXPECT_EQ(observer.Counter("sluice_redis_function_fallbacks_total"), 1u);
+  EXPECT_TRUE(observer.Logged("warning redis: decisions fall back from FCALL to EVALSHA"));
 }
 
 }  // namespace

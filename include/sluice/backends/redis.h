@@ -19,7 +19,9 @@
 // together (DecideAll) are one script over their keys, all or nothing.
 // Time comes from the server's TIME by default (one clock for every client),
 // or from `clock` in client-time mode (for managed Redis without TIME in
-// scripts, and for exact tests). Other operations (Get, Put, Delete, Scan,
+// scripts, and for exact tests). In client-time mode the store never lets its
+// time run backwards: a clock that steps back reads as time standing still at
+// the latest time the store used, as in every other store. Other operations (Get, Put, Delete, Scan,
 // AtomicUpdate) are exact read-modify-writes committed by a compare-and-set
 // script that checks the version each key had when it was read.
 //
@@ -30,7 +32,14 @@
 // On a Redis Cluster each command goes to the master serving its key's slot
 // (slot map from CLUSTER SLOTS); MOVED, ASK, TRYAGAIN and CLUSTERDOWN are
 // followed or waited out, as is a failover, so a resharding does not surface
-// to callers. Scan and Stats walk every master.
+// to callers. Scan walks every master with SCAN. Stats costs one DBSIZE per
+// master, so its `keys` counts every key of the database, including keys
+// outside `key_prefix`.
+//
+// Fencing tokens: a key's fence is kept in its hash and lives as long as the
+// key's value (deleting or expiring the key drops it, so fences never
+// accumulate). Get and Scan return it in Record::fencing_token; Put of a
+// record carrying a token raises the key's fence to at least that token.
 //
 // Thread-safety: the store is safe for concurrent use. Concurrent Decide
 // calls are batched automatically (one script call decides many keys) and
@@ -58,6 +67,7 @@
 
 #include "sluice/clock.h"
 #include "sluice/lock.h"
+#include "sluice/observability.h"
 #include "sluice/result.h"
 #include "sluice/store.h"
 #include "sluice/visibility.h"
@@ -78,8 +88,8 @@ struct RedisStoreOptions {
   std::string key_prefix = "sluice:";
   // Whose clock decides. Default: TimeSource::kServer.
   TimeSource time_source = TimeSource::kServer;
-  // The client's clock: the time of decisions in kClient mode, and of
-  // retries. Default: Clock::Real().
+  // The client's clock: the time of decisions and reads in kClient mode.
+  // Default: Clock::Real().
   Clock* clock = nullptr;
   // Default: 2 s.
   std::chrono::milliseconds connect_timeout{2000};
@@ -103,6 +113,10 @@ struct RedisStoreOptions {
   // Conflicting read-modify-writes retried (with jittered backoff) before
   // kAborted. Default: 1000.
   int max_attempts = 1000;
+  // Where degraded paths are reported: falling back from FCALL to EVALSHA,
+  // reconnecting, a batch re-sent one decision at a time during a slot
+  // migration. Default: warnings to stderr, no metrics.
+  Observer observer;
 };
 
 // Connects and returns the store. kInvalidArgument for a bad URI,
