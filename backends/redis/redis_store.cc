@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "internal/backoff.h"
 #include "internal/expiry.h"
 #include "redis/batcher.h"
 #include "redis/cluster_slot.h"
@@ -322,6 +323,15 @@ class RedisStore final : public Store {
                                              const UpdateOptions& options) override {
     SLUICE_RETURN_IF_ERROR(ValidateKey(key_view));
     const std::string key(key_view);
+    // Conflicting writers back off with full jitter over a window that grows
+    // from 100 us to 10 ms, so they spread out instead of colliding again.
+    // The waits are real time, not the injected clock: they pace threads
+    // contending now (microseconds), and a simulated clock would never wake them.
+    internal::Backoff backoff({.initial = std::chrono::microseconds(100),
+                               .max_delay = std::chrono::milliseconds(10),
+                               .max_attempts = options_.max_attempts,
+                               .seed = static_cast<uint64_t>(tokens_.Uniform(INT64_MAX))},
+                              Clock::Real());
     for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
       SLUICE_ASSIGN_OR_RETURN(const int64_t now, Now(key));
       SLUICE_ASSIGN_OR_RETURN(Snapshot snap, Read(key, now));
@@ -347,7 +357,7 @@ class RedisStore final : public Store {
       }
       SLUICE_ASSIGN_OR_RETURN(CommitResult result, Commit({write}));
       if (result == CommitResult::kApplied) return after;
-      Backoff(attempt);
+      std::this_thread::sleep_for(backoff.NextDelay());
     }
     return Conflict(key);
   }
@@ -539,16 +549,6 @@ class RedisStore final : public Store {
         }
       }
     }
-  }
-
-  // Waits before retrying a conflicting read-modify-write: full jitter over a
-  // window that doubles from 100 us up to 10 ms, so contending writers spread
-  // out instead of colliding again.
-  void Backoff(int attempt) {
-    const int64_t window_us = std::min<int64_t>(int64_t{100} << std::min(attempt, 7), 10'000);
-    // Real time, not the injected clock: this paces contention between
-    // threads (microseconds), and a simulated clock would never wake it.
-    std::this_thread::sleep_for(std::chrono::microseconds(tokens_.Uniform(window_us)));
   }
 
   Status Conflict(const std::string& key) const {
