@@ -29,10 +29,11 @@
 //     "lastRefillNs": 1704067200000000000 //   and lastRefill in nanoseconds
 //   }
 //
-// FromJson also accepts the seed's own output, which lacks the extras: then
+// FromJson also accepts the JavaScript TokenBucket's own output, which lacks
+// the extras: then
 // refillRate is taken as the rate (a fractional rate to 6 decimal places),
 // fractional tokens are rounded down, and the refill progress starts at zero
-// at lastRefill. Unknown members are ignored, as the seed does.
+// at lastRefill. Unknown members are ignored, as the JavaScript class does.
 //
 // Thread-safety: a TokenBucket is safe for concurrent use from many threads
 // (one mutex). Moving from a bucket while another thread uses it is a bug.
@@ -84,7 +85,7 @@ class SLUICE_EXPORT TokenBucket {
   static Result<TokenBucket> Create(int64_t capacity, int64_t refill_amount, std::chrono::nanoseconds refill_interval,
                                     Clock* clock = nullptr);
 
-  // Restores a bucket from ToJson's output or the seed's (see the file
+  // Restores a bucket from ToJson's output or the JavaScript class's (see the file
   // comment). Validates before it builds anything: required fields (capacity,
   // tokens, refillRate, lastRefill), types, ranges (positive capacity and rate,
   // 0 <= tokens <= capacity, lastRefill not negative and not more than 5
