@@ -30,10 +30,9 @@
 //   }
 //
 // FromJson also accepts the JavaScript TokenBucket's own output, which lacks
-// the extras: then
-// refillRate is taken as the rate (a fractional rate to 6 decimal places),
-// fractional tokens are rounded down, and the refill progress starts at zero
-// at lastRefill. Unknown members are ignored, as the JavaScript class does.
+// the extras: then refillRate is taken as the rate (a fractional rate to 6
+// decimal places), fractional tokens are rounded down, and the refill progress
+// starts at zero at lastRefill. Unknown members are ignored, as the JavaScript class does.
 //
 // Thread-safety: a TokenBucket is safe for concurrent use from many threads
 // (one mutex). Moving from a bucket while another thread uses it is a bug.
