@@ -240,13 +240,13 @@ Status DirectorySink::Commit(const CheckpointInfo& info, size_t retain) {
     kept.push_back(it != known.end() ? it->second : Named(id, FileName(id)));
   }
   SLUICE_RETURN_IF_ERROR(WriteFileAtomically(fs, JoinPath(dir, kManifest), EncodeManifest(kept)));
-  // Retention. Best effort: a file left here is removed after the next checkpoint.
-  bool removed = false;
+  // Retention, best effort and without a directory sync: a file that is left
+  // (or comes back after a power loss) is older than the manifest's, so it is
+  // never preferred, and the next checkpoint removes it.
   for (uint64_t id : present) {
     if (id >= kept.back().id) continue;
-    removed = fs.Remove(JoinPath(dir, FileName(id))).ok() || removed;
+    fs.Remove(JoinPath(dir, FileName(id))).IgnoreError();  // see above
   }
-  if (removed) fs.SyncDirectory(dir).IgnoreError();  // an old file coming back after a crash is pruned next time
   return Status::Ok();
 }
 
