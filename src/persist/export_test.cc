@@ -461,10 +461,10 @@ TEST_F(ExportTest, AllOrNothingNoticesASourceThatChangedBetweenPasses) {
 // Reads in small pieces, like a slow file; counts the largest request.
 class TrickleFile final : public SequentialFile {
  public:
-  explicit TrickleFile(std::string_view data) : data_(data) {}
+  explicit TrickleFile(std::string_view data, size_t piece = 777) : data_(data), piece_(piece) {}
   Status Read(size_t n, std::string* out) override {
     max_request = std::max(max_request, n);
-    const size_t k = std::min({n, data_.size() - pos_, size_t{777}});
+    const size_t k = std::min({n, data_.size() - pos_, piece_});
     out->assign(data_.data() + pos_, k);
     pos_ += k;
     return Status::Ok();
@@ -473,8 +473,32 @@ class TrickleFile final : public SequentialFile {
 
  private:
   std::string_view data_;
+  size_t piece_;
   size_t pos_ = 0;
 };
+
+// Every boundary between two reads falls everywhere in the stream: inside the
+// header, a record, a length, the trailer.
+TEST_F(ExportTest, SourcesThatReturnFewBytesAtATimeReadTheSame) {
+  auto xor_compression = std::make_shared<XorCompression>();
+  for (bool compressed : {false, true}) {
+    for (ExportEncoding encoding : kEncodings) {
+      SCOPED_TRACE(std::string(ExportEncodingName(encoding)) + (compressed ? "+xor" : ""));
+      auto source = NewStore();
+      const std::string stream = Populated(*source, encoding, compressed ? xor_compression : nullptr);
+      for (size_t piece : {1, 2, 3, 5, 7, 13, 64, 4096}) {
+        auto target = NewStore();
+        Result<ImportReport> r = ImportStore(
+            *target,
+            [&]() -> Result<std::unique_ptr<SequentialFile>> { return std::make_unique<TrickleFile>(stream, piece); },
+            {.all_or_nothing = true, .compressions = {xor_compression}});
+        ASSERT_TRUE(r.ok()) << piece << ": " << r.status().ToString();
+        EXPECT_EQ(r->restored, 10u) << piece;
+        EXPECT_EQ(ScanSorted(*target, ""), ScanSorted(*source, "")) << piece;
+      }
+    }
+  }
+}
 
 // A sink that keeps nothing but a CRC and a size: the export streams through.
 class DiscardingFile final : public WritableFile {

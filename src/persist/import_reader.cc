@@ -273,9 +273,10 @@ class ExportReaderImpl final : public ExportReader {
       return DataLossError("export stream: malformed record length after " + std::to_string(count_) + " records");
     }
     if (len.value == 0) {
-      // The trailer: the zero length, the count and the masked CRC.
-      const size_t start = pos_ + 1;
+      // The trailer: the zero length, the count and the masked CRC. (Have()
+      // may move the buffer's contents: positions are taken after it.)
       SLUICE_ASSIGN_OR_RETURN(have, Have(1 + 10 + 4));
+      const size_t start = pos_ + 1;
       internal::VarintRead count = internal::GetExportVarint(std::string_view(buf_).substr(start));
       if (count.length <= 0 || buf_.size() < start + static_cast<size_t>(count.length) + 4) {
         return count.length < 0 ? DataLossError("export stream: malformed trailer") : Truncated("inside its trailer");
