@@ -101,10 +101,12 @@ class CoordinatorImpl final : public CheckpointCoordinator {
     }
     for (const CheckpointInfo& info : *list) {
       Result<std::string> bytes = with_retries([&] { return target_->Read(info); });
-      Status s = bytes.ok() ? Check(info, *bytes) : bytes.status();
-      if (s.ok()) {
+      Result<internal::CheckpointHeader> header =
+          bytes.ok() ? Check(info, *bytes) : Result<internal::CheckpointHeader>(bytes.status());
+      Status s = header.status();
+      if (header.ok()) {
         RestoreReport attempt = report;
-        s = Apply(*bytes, info, &attempt);
+        s = Apply(*bytes, *header, info, &attempt);
         if (s.ok()) {
           report = std::move(attempt);
           Restored(report);
@@ -256,27 +258,27 @@ class CoordinatorImpl final : public CheckpointCoordinator {
     return info;
   }
 
-  // Checks bytes against what the target's listing promised, then the file's
-  // own framing and checksums.
-  Status Check(const CheckpointInfo& info, const std::string& bytes) {
+  // Checks bytes against what the target's listing promised and the file's
+  // own framing and checksums; returns its header.
+  Result<internal::CheckpointHeader> Check(const CheckpointInfo& info, const std::string& bytes) {
     if (info.size_bytes != 0 && bytes.size() != info.size_bytes) {
       return DataLossError("size " + std::to_string(bytes.size()) + " differs from the manifest's " +
                            std::to_string(info.size_bytes));
     }
-    if (info.crc32c.has_value() && internal::crc32c::Value(bytes) != *info.crc32c) {
-      return DataLossError("checksum differs from the manifest's");
-    }
-    Result<internal::CheckpointHeader> header = internal::VerifyCheckpoint(bytes);
+    uint32_t crc = 0;
+    Result<internal::CheckpointHeader> header = internal::VerifyCheckpoint(bytes, &crc);
     if (!header.ok()) return header.status();
+    if (info.crc32c.has_value() && crc != *info.crc32c) return DataLossError("checksum differs from the manifest's");
     if (info.id != 0 && header->id != info.id) {
       return DataLossError("holds checkpoint " + std::to_string(header->id) + ", expected " +
                            std::to_string(info.id));
     }
-    return Status::Ok();
+    return header;
   }
 
   // Puts the records of a verified checkpoint into the store.
-  Status Apply(const std::string& bytes, const CheckpointInfo& info, RestoreReport* report) {
+  Status Apply(const std::string& bytes, const internal::CheckpointHeader& header, const CheckpointInfo& info,
+               RestoreReport* report) {
     const int64_t now = clock_.NowNanos();
     Status store_error;
     Status s = internal::DecodeCheckpoint(
@@ -301,12 +303,9 @@ class CoordinatorImpl final : public CheckpointCoordinator {
         });
     if (!store_error.ok()) return store_error;
     SLUICE_RETURN_IF_ERROR(s);
-    Result<internal::CheckpointHeader> header = internal::VerifyCheckpoint(bytes);
     CheckpointInfo restored = info;
-    if (header.ok()) {
-      restored.id = header->id;
-      restored.created_ns = header->created_ns;
-    }
+    restored.id = header.id;
+    restored.created_ns = header.created_ns;
     restored.size_bytes = bytes.size();
     restored.entries = report->restored + report->expired + report->invalid;
     report->checkpoint = std::move(restored);

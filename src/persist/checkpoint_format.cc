@@ -290,7 +290,7 @@ Result<ParsedHeader> ParseHeader(std::string_view file) {
 
 }  // namespace
 
-Result<CheckpointHeader> VerifyCheckpoint(std::string_view file) {
+Result<CheckpointHeader> VerifyCheckpoint(std::string_view file, uint32_t* file_crc) {
   SLUICE_ASSIGN_OR_RETURN(ParsedHeader h, ParseHeader(file));
   if (file.size() < h.size + kCheckpointTrailerSize) {
     return DataLossError("checkpoint truncated: " + std::to_string(file.size()) + " bytes, no trailer");
@@ -300,9 +300,11 @@ Result<CheckpointHeader> VerifyCheckpoint(std::string_view file) {
     return DataLossError("checkpoint truncated or corrupt: no end marker");
   }
   const uint32_t stored = crc::Unmask(GetFixed32(t + 16));
-  if (stored != crc::Value(file.substr(0, file.size() - 4))) {
+  const uint32_t computed = crc::Value(file.substr(0, file.size() - 4));
+  if (stored != computed) {
     return DataLossError("checkpoint checksum mismatch (" + std::to_string(file.size()) + " bytes)");
   }
+  if (file_crc != nullptr) *file_crc = crc::Extend(computed, t + 16, 4);
   return h.header;
 }
 

@@ -102,8 +102,9 @@ class CheckpointEncoder {
 // Checks the framing of a whole checkpoint file (magic, version, header CRC,
 // trailer, whole-file CRC) and returns its header. kDataLoss when the file is
 // truncated or corrupt, kInvalidArgument when it is not a checkpoint or of a
-// newer version.
-Result<CheckpointHeader> VerifyCheckpoint(std::string_view file);
+// newer version. When `file_crc` is given, it receives the CRC-32C (unmasked)
+// of the whole file, computed on the way.
+Result<CheckpointHeader> VerifyCheckpoint(std::string_view file, uint32_t* file_crc = nullptr);
 
 // What DecodeCheckpoint found.
 struct DecodedCounts {
