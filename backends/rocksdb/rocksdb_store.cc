@@ -14,6 +14,7 @@
 #include <rocksdb/env.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
@@ -29,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "internal/expiry.h"
 #include "internal/multi_decide.h"
 #include "internal/striped_lock.h"
 #include "rocksdb_record.h"
@@ -84,8 +86,11 @@ class ExpiryFilter final : public rdb::CompactionFilter {
   bool Filter(int /*level*/, const rdb::Slice& key, const rdb::Slice& value, std::string* /*new_value*/,
               bool* /*value_changed*/) const override {
     if (key.empty() || key[0] != kDataPrefix) return false;
-    const int64_t expires = EncodedExpiry(std::string_view(value.data(), value.size()));
-    if (expires == 0 || expires > time_.Now()) return false;
+    const std::string_view v(value.data(), value.size());
+    const int64_t expires = EncodedExpiry(v);
+    const bool limiter = !v.empty() && v[0] != 0;
+    const int64_t now = time_.Now();
+    if (limiter ? !internal::IsFreshAt(expires, now) : !internal::IsExpired(expires, now)) return false;
     drops_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
@@ -109,7 +114,12 @@ struct alignas(64) CacheShard {
   std::unordered_map<std::string, StoredValue, StringHash, std::equal_to<>> records;
 };
 
-bool IsExpired(const StoredValue& v, int64_t now) { return v.expires_at_ns != 0 && v.expires_at_ns <= now; }
+// A limiter record's expiry is the instant its state is fresh again; opaque
+// bytes have a TTL where 0 means none (internal/expiry.h).
+bool IsExpired(const StoredValue& v, int64_t now) {
+  return std::holds_alternative<LimiterRecord>(v.value) ? internal::IsFreshAt(v.expires_at_ns, now)
+                                                         : internal::IsExpired(v.expires_at_ns, now);
+}
 
 Record ToRecord(std::string_view key, const StoredValue& v) {
   return Record{std::string(key), v.value, v.expires_at_ns, v.fencing_token};
@@ -122,7 +132,7 @@ enum class WriteKind : uint8_t { kNone, kPut, kDelete };
 // state, and an unchanged state under the same policy needs no write.
 WriteKind PlanDecisionWrite(const std::optional<StoredValue>& current, const Policy& policy, const Evaluation& ev,
                             int64_t now) {
-  const bool fresh_after = ev.expires_at_ns <= now;
+  const bool fresh_after = internal::IsFreshAt(ev.expires_at_ns, now);
   if (current.has_value()) {
     if (fresh_after) return WriteKind::kDelete;
     const auto* lr = std::get_if<LimiterRecord>(&current->value);
@@ -221,6 +231,11 @@ class RocksDbStoreImpl final : public RocksDbStore {
     o.manual_wal_flush = options_.sync == SyncMode::kPeriodic;
     o.keep_log_file_num = 4;
     o.max_background_jobs = 2;
+    // Tickers only (no timers or histograms): cheap, and they show whether
+    // writers share log syncs.
+    statistics_ = rdb::CreateDBStatistics();
+    statistics_->set_stats_level(rdb::StatsLevel::kExceptHistogramOrTimers);
+    o.statistics = statistics_;
     rdb::BlockBasedTableOptions table;
     table.block_cache = rdb::NewLRUCache(options_.block_cache_bytes);
     table.filter_policy.reset(rdb::NewBloomFilterPolicy(10));
@@ -249,7 +264,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
     if (db_->GetIntProperty("rocksdb.estimate-num-keys", &estimate)) {
       keys_.store(static_cast<int64_t>(estimate > 0 ? estimate - 1 : 0));
     }
-    if (options_.sync == SyncMode::kPeriodic) syncer_ = std::thread([this] { SyncLoop(); });
+    if (options_.sync == SyncMode::kPeriodic) {
+      // Read before the thread starts: writes made while it starts must count.
+      const uint64_t written = writes_.load();
+      const Clock::Monotonic start = clock_.MonotonicNow();
+      syncer_ = std::thread([this, written, start] { SyncLoop(written, start); });
+    }
     return Status::Ok();
   }
 
@@ -275,7 +295,10 @@ class RocksDbStoreImpl final : public RocksDbStore {
       case WriteKind::kNone:
         break;
       case WriteKind::kPut: {
-        StoredValue v{LimiterRecord{*request.policy, std::move(*state)}, ev.expires_at_ns,
+        // The expiry as a reader would compute it from the state (as the
+        // memory store does), so every store agrees on it.
+        const int64_t expires = ExpiresAt(*request.policy, *state);
+        StoredValue v{LimiterRecord{*request.policy, std::move(*state)}, expires,
                       current.has_value() ? current->fencing_token : 0};
         SLUICE_RETURN_IF_ERROR(WriteLocked(stripe, request.key, dkey, &v, exists));
         break;
@@ -464,6 +487,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
     out.wal_syncs = wal_syncs_.load(std::memory_order_relaxed);
     out.cache_hits = cache_hits_.load(std::memory_order_relaxed);
     out.compaction_drops = filter_.drops();
+    out.log_fsyncs = statistics_->getTickerCount(rdb::WAL_FILE_SYNCED);
+    out.writes_done_by_other = statistics_->getTickerCount(rdb::WRITE_DONE_BY_OTHER);
     return out;
   }
 
@@ -492,7 +517,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
       Slot& s = slots_[i];
       s.write = PlanDecisionWrite(s.current, *requests_[i].policy, ev, now_);
       if (s.write == WriteKind::kPut) {
-        s.next = StoredValue{LimiterRecord{*requests_[i].policy, std::move(state)}, ev.expires_at_ns,
+        const int64_t expires = ExpiresAt(*requests_[i].policy, state);
+        s.next = StoredValue{LimiterRecord{*requests_[i].policy, std::move(state)}, expires,
                              s.current.has_value() ? s.current->fencing_token : 0};
       }
       return Status::Ok();
@@ -653,12 +679,11 @@ class RocksDbStoreImpl final : public RocksDbStore {
   // has passed since the last sync, if anything was written. The condition
   // variable only paces how often the clock is looked at; the schedule itself
   // is the injected clock's, so a simulated clock drives it in tests.
-  void SyncLoop() {
+  void SyncLoop(uint64_t synced_writes, Clock::Monotonic start) {
     const auto interval = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.sync_interval);
     const auto poll = std::clamp<std::chrono::nanoseconds>(interval / 8, std::chrono::milliseconds(1),
                                                            std::chrono::milliseconds(20));
-    Clock::Monotonic next = clock_.MonotonicNow() + interval;
-    uint64_t synced_writes = writes_.load();
+    Clock::Monotonic next = start + interval;
     std::unique_lock<std::mutex> lock(sync_mu_);
     while (!stopping_) {
       if (clock_.MonotonicNow() >= next) {
@@ -681,6 +706,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   Clock& clock_;
   StoreTime time_;
   ExpiryFilter filter_;
+  std::shared_ptr<rdb::Statistics> statistics_;
   std::unique_ptr<rdb::DB> db_;
   rdb::WriteOptions write_options_;
   rdb::ReadOptions read_options_;

@@ -44,7 +44,7 @@ class StateAccess {
   virtual Result<std::optional<LimiterState>> Load(size_t index) = 0;
 
   // Phase 2: the state after request `index` was applied and its evaluation.
-  // `eval.expires_at_ns <= now` means the state is already fresh again, so the
+  // IsFreshAt(eval.expires_at_ns, now) (internal/expiry.h) means the state is fresh again, so the
   // key may be removed. A store that can fail part-way should only stage the
   // write here and commit every staged write atomically once
   // DecideAllTwoPhase has returned OK; an error returned here is returned by

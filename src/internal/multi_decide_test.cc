@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "internal/expiry.h"
 #include "sluice/memory_store.h"
 #include "sluice/testing/simulated_clock.h"
 
@@ -36,7 +37,7 @@ class MapAccess : public StateAccess {
     ++stores;
     if (fail_store) return UnavailableError("disk gone");
     const std::string key(requests_[index].key);
-    if (eval.expires_at_ns <= now) {
+    if (IsFreshAt(eval.expires_at_ns, now)) {
       states_.erase(key);
     } else {
       states_[key] = std::move(state);

@@ -108,6 +108,8 @@ struct RocksDbStats {
   uint64_t wal_syncs = 0;       // fsyncs of the log the store asked for (periodic mode and Flush)
   uint64_t cache_hits = 0;      // reads served from the record cache
   uint64_t compaction_drops = 0;  // expired records dropped by the compaction filter
+  uint64_t log_fsyncs = 0;      // fsyncs of the log RocksDB made (every-write writes share them)
+  uint64_t writes_done_by_other = 0;  // writes another writer committed in its group (group commit)
 };
 
 class SLUICE_EXPORT RocksDbStore : public Store {
