@@ -8,8 +8,22 @@
 // it with plain numbers.
 //
 // Time is int64 nanoseconds since the Unix epoch (wall time). Amounts are int64
-// units. All arithmetic is exact integer arithmetic with 128-bit intermediates
-// and saturation at the int64 range; there is no floating point in any state.
+// units. All arithmetic is exact integer arithmetic with 128-bit intermediates;
+// there is no floating point in any state.
+//
+// The representable range ends at INT64_MAX (2262-04-11T23:47:16.854775807Z),
+// and only results saturate there:
+//   - an instant computed past INT64_MAX (an expiry, a window's end) is
+//     reported as INT64_MAX, meaning "not before the end of time": an expiry of
+//     INT64_MAX never passes, not even with the clock at INT64_MAX;
+//   - a duration (retry_after, reset_after) is the exact difference, also when
+//     it ends after INT64_MAX, and saturates at INT64_MAX ns only if it does
+//     not fit;
+//   - state times never saturate. A GCRA consume that would move its
+//     theoretical arrival time past INT64_MAX is denied with retry_after =
+//     nanoseconds::max() (it could only fit after the end of time), and its
+//     `remaining` counts only what fits before it; so near the end a GCRA
+//     admits less than its burst, never more.
 //
 // Time that steps backwards is treated as time standing still: each state
 // remembers the latest time it saw, and an earlier `now` is raised to it. So a
@@ -178,7 +192,8 @@ struct Evaluation {
   // True if the state changed and must be stored.
   bool changed = false;
   // When the state becomes indistinguishable from a fresh one: the TTL a store
-  // gives the key. After it the key may be deleted without changing any decision.
+  // gives the key. After it the key may be deleted without changing any
+  // decision. INT64_MAX means not before the end of time (never).
   int64_t expires_at_ns = 0;
 };
 
@@ -197,7 +212,8 @@ SLUICE_EXPORT Result<Evaluation> Evaluate(const Policy& policy, std::optional<Li
 SLUICE_EXPORT int64_t ExpiresAt(const Policy& policy, const LimiterState& state);
 
 // The start and end of the fixed window containing `now_ns`
-// (calendar-aligned windows are computed in UTC).
+// (calendar-aligned windows are computed in UTC). An end after INT64_MAX is
+// reported as INT64_MAX.
 struct WindowBounds {
   int64_t start_ns = 0;
   int64_t end_ns = 0;

@@ -20,6 +20,7 @@ using internal::CeilDiv;
 using internal::FloorDiv;
 using internal::FloorMod;
 using internal::int128;
+using internal::kInt64Max;
 using internal::Saturate;
 using std::chrono::nanoseconds;
 
@@ -103,6 +104,11 @@ Evaluation Eval(const Policy& p, TokenBucketState& state, Operation op, int64_t 
 // ---- GCRA ------------------------------------------------------------------
 // Times are scaled by `refill_amount`, so one unit of cost moves the
 // theoretical arrival time (TAT) by exactly `interval` scaled nanoseconds.
+//
+// The TAT is stored as an int64 time, so it must not pass INT64_MAX: a consume
+// that would move it there is denied (it could only fit after the end of
+// time), and `remaining` counts only the units that fit before it. Saturating
+// the TAT instead would forget debt and admit everything near the end.
 
 Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, int64_t now) {
   now = std::max(now, state.updated_ns);
@@ -110,6 +116,7 @@ Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, i
   const int128 interval = p.interval.count();
   const int128 now_s = int128{now} * amount;
   const int128 tolerance = int128{p.limit} * interval;  // largest TAT - now that still admits
+  const int128 end_s = int128{kInt64Max} * amount;      // the latest TAT a state can hold
   int128 tat = std::max(int128{state.tat_ns} * amount + state.tat_frac, now_s);
 
   Evaluation ev;
@@ -119,7 +126,10 @@ Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, i
     case Operation::kConsume:
     case Operation::kPeek: {
       const int128 new_tat = tat + int128{cost} * interval;
-      if (new_tat - now_s <= tolerance) {
+      if (new_tat > end_s) {
+        ev.decision.allowed = false;
+        ev.decision.retry_after = nanoseconds::max();  // never
+      } else if (new_tat - now_s <= tolerance) {
         if (op == Operation::kConsume) tat = new_tat;
       } else {
         ev.decision.allowed = false;
@@ -134,7 +144,7 @@ Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, i
       tat = now_s;
       break;
   }
-  ev.decision.remaining = Saturate(FloorDiv(tolerance - (tat - now_s), interval));
+  ev.decision.remaining = Saturate(FloorDiv(std::min(tolerance - (tat - now_s), end_s - tat), interval));
   const int128 until_fresh = CeilDiv(tat - now_s, amount);
   ev.decision.reset_after = Nanos(until_fresh);
   ev.expires_at_ns = Saturate(int128{now} + until_fresh);
@@ -150,13 +160,15 @@ Evaluation Eval(const Policy& p, GcraState& state, Operation op, int64_t cost, i
 
 Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t cost, int64_t now) {
   FixedWindowState s = state;
-  WindowBounds w = FixedWindowAt(p, now);
+  // Exact bounds: the last windows end after INT64_MAX, and the waits until
+  // their end are still exact (only the expiry saturates).
+  ExactWindowBounds w = FixedWindowAtExact(p, now);
   if (s.window_start_ns > w.start_ns) {
     // The clock stepped back into an earlier window: stay in the stored one.
-    w = FixedWindowAt(p, s.window_start_ns);
-    now = w.start_ns;
+    w = FixedWindowAtExact(p, s.window_start_ns);
+    now = static_cast<int64_t>(w.start_ns);
   } else if (s.window_start_ns < w.start_ns) {
-    s = {w.start_ns, 0};
+    s = {static_cast<int64_t>(w.start_ns), 0};
   }
   Evaluation ev;
   ev.decision.limit = p.limit;
@@ -168,7 +180,7 @@ Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t 
         if (op == Operation::kConsume) s.count += cost;
       } else {
         ev.decision.allowed = false;
-        ev.decision.retry_after = Nanos(int128{w.end_ns} - now);
+        ev.decision.retry_after = Nanos(w.end_ns - now);
       }
       break;
     case Operation::kRefund:
@@ -179,8 +191,8 @@ Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t 
       break;
   }
   ev.decision.remaining = p.limit - s.count;
-  ev.decision.reset_after = s.count > 0 ? Nanos(int128{w.end_ns} - now) : nanoseconds(0);
-  ev.expires_at_ns = s.count > 0 ? w.end_ns : now;
+  ev.decision.reset_after = s.count > 0 ? Nanos(w.end_ns - now) : nanoseconds(0);
+  ev.expires_at_ns = s.count > 0 ? Saturate(w.end_ns) : now;
   if (op != Operation::kPeek) {
     ev.changed = !(s == state);
     state = s;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <random>
@@ -304,6 +305,123 @@ TEST(TokenBucketAlgorithm, HugeValuesSaturateInsteadOfOverflowing) {
   EXPECT_TRUE(ev.decision.allowed);
   EXPECT_EQ(ev.expires_at_ns, internal::kInt64Max);
   EXPECT_GT(ev.decision.reset_after.count(), 0);
+}
+
+// ---- The end of int64 time -------------------------------------------------
+// Instants are saturated at INT64_MAX ("not before the end of time"); waits are
+// exact differences, saturated only when they do not fit.
+
+constexpr int64_t kEnd = internal::kInt64Max;
+
+TEST(EndOfTime, GcraKeepsItsDebtInsteadOfForgettingIt) {
+  const Policy p = Policy::Gcra(10, 1, seconds(1));
+  std::optional<LimiterState> s;
+  const int64_t t = kEnd - 5 * kSecond;
+  // Five units fit before the end of time; the rest would move the arrival
+  // time past it and could never be admitted.
+  int admitted = 0;
+  for (int i = 0; i < 30; ++i) {
+    const Evaluation ev = MustEval(p, s, Operation::kConsume, 1, t);
+    if (ev.decision.allowed) {
+      ++admitted;
+    } else {
+      EXPECT_EQ(ev.decision.retry_after, nanoseconds::max()) << i;
+      EXPECT_EQ(ev.decision.remaining, 0);
+      EXPECT_EQ(ev.decision.reset_after, seconds(5));
+      EXPECT_EQ(ev.expires_at_ns, kEnd);
+    }
+  }
+  EXPECT_EQ(admitted, 5);
+  EXPECT_EQ(std::get<GcraState>(*s).tat_ns, kEnd);
+  EXPECT_EQ(MustEval(p, s, Operation::kPeek, 0, t).decision.remaining, 0);
+  const std::optional<LimiterState> at_t = s;
+  // Time moving on to the very end forgets nothing.
+  for (int64_t now : {t + 1, kEnd - 1, kEnd}) {
+    const Evaluation ev = MustEval(p, s, Operation::kConsume, 1, now);
+    EXPECT_FALSE(ev.decision.allowed) << now;
+    EXPECT_EQ(ev.decision.remaining, 0);
+    EXPECT_EQ(ev.decision.reset_after, nanoseconds(kEnd - now));
+    EXPECT_EQ(ev.expires_at_ns, kEnd);
+  }
+  // A refund makes room again; a reset forgets the debt.
+  std::optional<LimiterState> r = at_t;
+  MustEval(p, r, Operation::kRefund, 3, t);
+  EXPECT_EQ(MustEval(p, r, Operation::kPeek, 0, t).decision.remaining, 3);
+  EXPECT_TRUE(MustEval(p, r, Operation::kConsume, 3, t).decision.allowed);
+  EXPECT_FALSE(MustEval(p, r, Operation::kConsume, 1, t).decision.allowed);
+  MustEval(p, r, Operation::kReset, 0, t);
+  EXPECT_EQ(MustEval(p, r, Operation::kPeek, 0, t).decision.remaining, 5);
+  // At the last nanosecond nothing fits before the end.
+  std::optional<LimiterState> last;
+  const Evaluation at_end = MustEval(p, last, Operation::kConsume, 1, kEnd);
+  EXPECT_FALSE(at_end.decision.allowed);
+  EXPECT_EQ(at_end.decision.remaining, 0);
+  EXPECT_EQ(at_end.decision.retry_after, nanoseconds::max());
+  // Far from the end the bound changes nothing.
+  std::optional<LimiterState> early;
+  EXPECT_EQ(MustEval(p, early, Operation::kConsume, 10, kT0).decision.remaining, 0);
+  EXPECT_EQ(MustEval(p, early, Operation::kConsume, 1, kT0).decision.retry_after, seconds(1));
+}
+
+TEST(EndOfTime, FixedWindowsEndingAfterItReportExactWaits) {
+  using namespace std::chrono;
+  const auto days_ns = [](year_month_day d) {
+    return int128{sys_days(d).time_since_epoch().count()} * 86'400 * kSecond;
+  };
+  struct Case {
+    Policy policy;
+    int128 end;  // of the window holding INT64_MAX (2262-04-11T23:47:16.854775807Z)
+  };
+  const int128 hour = int128{3600} * kSecond;
+  const Case cases[] = {
+      {Policy::FixedWindow(2, hours(1)), (int128{kEnd} / hour + 1) * hour},
+      {Policy::FixedWindow(2, hours(24 * 365)), (int128{kEnd} / (8760 * hour) + 1) * 8760 * hour},
+      {Policy::CalendarWindow(2, WindowAlignment::kCalendarDay), days_ns(year{2262} / April / 12)},
+      {Policy::CalendarWindow(2, WindowAlignment::kCalendarWeek), days_ns(year{2262} / April / 14)},  // a Monday
+      {Policy::CalendarWindow(2, WindowAlignment::kCalendarMonth), days_ns(year{2262} / May / 1)},
+      {Policy::CalendarWindow(2, WindowAlignment::kCalendarYear), days_ns(year{2263} / January / 1)},
+  };
+  for (const Case& c : cases) {
+    ASSERT_GT(c.end, int128{kEnd});
+    std::optional<LimiterState> s;
+    for (int64_t now : {kEnd - 10 * kSecond, kEnd - 1, kEnd}) {
+      const nanoseconds left(static_cast<int64_t>(c.end - now));
+      const Evaluation first = MustEval(c.policy, s, Operation::kConsume, 1, now);
+      EXPECT_TRUE(first.decision.allowed) << c.policy.ToString() << " at " << now;
+      EXPECT_EQ(first.decision.reset_after, left) << c.policy.ToString() << " at " << now;
+      EXPECT_EQ(first.expires_at_ns, kEnd) << c.policy.ToString();
+      MustEval(c.policy, s, Operation::kConsume, 1, now);
+      const Evaluation denied = MustEval(c.policy, s, Operation::kConsume, 1, now);
+      EXPECT_FALSE(denied.decision.allowed);
+      EXPECT_EQ(denied.decision.retry_after, left) << c.policy.ToString() << " at " << now;
+      EXPECT_EQ(denied.decision.reset_after, left);
+      MustEval(c.policy, s, Operation::kReset, 0, now);
+    }
+    EXPECT_EQ(FixedWindowAt(c.policy, kEnd).end_ns, kEnd);  // the public bounds saturate
+  }
+}
+
+TEST(EndOfTime, EveryAlgorithmSaturatesOnlyItsResults) {
+  // Token bucket, sliding log and counter at the last nanosecond: their state
+  // times never pass `now`, so they admit the full limit; expiries saturate.
+  const Policy policies[] = {Policy::TokenBucket(4, 1, seconds(1)), Policy::SlidingWindowLog(4, seconds(3)),
+                             Policy::SlidingWindowCounter(4, seconds(5))};
+  for (const Policy& p : policies) {
+    std::optional<LimiterState> s;
+    EXPECT_TRUE(MustEval(p, s, Operation::kConsume, 4, kEnd).decision.allowed) << p.ToString();
+    const Evaluation denied = MustEval(p, s, Operation::kConsume, 1, kEnd);
+    EXPECT_FALSE(denied.decision.allowed) << p.ToString();
+    EXPECT_GT(denied.decision.retry_after.count(), 0) << p.ToString();
+    EXPECT_EQ(denied.expires_at_ns, kEnd) << p.ToString();
+    EXPECT_EQ(ExpiresAt(p, *s), kEnd) << p.ToString();
+  }
+  std::optional<LimiterState> tb;
+  const Policy p = Policy::TokenBucket(4, 1, seconds(1));
+  MustEval(p, tb, Operation::kConsume, 4, kEnd - kSecond);
+  const Evaluation ev = MustEval(p, tb, Operation::kConsume, 2, kEnd - kSecond);
+  EXPECT_EQ(ev.decision.retry_after, seconds(2));  // exact, although it ends after INT64_MAX
+  EXPECT_EQ(ev.decision.reset_after, seconds(4));
+  EXPECT_EQ(ev.expires_at_ns, kEnd);
 }
 
 TEST(GcraAlgorithm, DecidesExactlyLikeTheTokenBucket) {

@@ -12,9 +12,18 @@
 
 #include <cstdint>
 
+#include "algo/int_math.h"
 #include "sluice/algorithms.h"
 
 namespace sluice::internal {
+
+// FixedWindowAt without saturation: the last windows end after INT64_MAX, and
+// waits until their end must be exact.
+struct ExactWindowBounds {
+  int128 start_ns = 0;
+  int128 end_ns = 0;
+};
+ExactWindowBounds FixedWindowAtExact(const Policy& policy, int64_t now_ns);
 
 // The error CheckCost returns; out of line to keep the check itself small.
 Status CostError(const Policy& policy, Operation op, int64_t cost);

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "algo/evaluate.h"
 #include "algo/int_math.h"
 #include "sluice/algorithms.h"
 #include "sluice/duration.h"
@@ -202,13 +203,13 @@ std::string Policy::ToString() const {
   return out;
 }
 
-WindowBounds FixedWindowAt(const Policy& policy, int64_t now_ns) {
-  using internal::FloorDiv;
-  using internal::Saturate;
+namespace internal {
+
+ExactWindowBounds FixedWindowAtExact(const Policy& policy, int64_t now_ns) {
   if (policy.alignment == WindowAlignment::kEpoch) {
     const int64_t len = policy.interval.count() > 0 ? policy.interval.count() : 1;
     const int128 start = FloorDiv(now_ns, len) * len;
-    return {Saturate(start), Saturate(start + len)};
+    return {start, start + len};
   }
   const int64_t days = static_cast<int64_t>(FloorDiv(now_ns, kNanosPerDay));
   int64_t start_day = days;
@@ -235,7 +236,14 @@ WindowBounds FixedWindowAt(const Policy& policy, int64_t now_ns) {
     default:
       break;
   }
-  return {Saturate(int128{start_day} * kNanosPerDay), Saturate(int128{end_day} * kNanosPerDay)};
+  return {int128{start_day} * kNanosPerDay, int128{end_day} * kNanosPerDay};
+}
+
+}  // namespace internal
+
+WindowBounds FixedWindowAt(const Policy& policy, int64_t now_ns) {
+  const internal::ExactWindowBounds w = internal::FixedWindowAtExact(policy, now_ns);
+  return {internal::Saturate(w.start_ns), internal::Saturate(w.end_ns)};
 }
 
 }  // namespace sluice

@@ -39,6 +39,16 @@ local function read_now()
   return hi, lo, A[1]
 end
 
+-- INT64_MAX, the end of time: an expiry there never passes (as in the C++
+-- stores' IsExpired), not even with the clock at exactly INT64_MAX.
+local END_OF_TIME = '9223372036854775807'
+
+-- True if relative time `rel` is INT64_MAX.
+local function is_end_of_time(rel)
+  if type(rel) == 'number' and not NEAR_EDGE then return false end
+  return cmp(add(origin(), rel), INT64_MAX) == 0
+end
+
 -- Reads a key: its hash, whether it exists, whether it holds a live record,
 -- and its state (relative times) if that record is of `algorithm`.
 local function load(key, algorithm, now)
@@ -46,7 +56,7 @@ local function load(key, algorithm, now)
   local h = {}
   for i = 1, #raw, 2 do h[raw[i]] = raw[i + 1] end
   local exists = h.v ~= nil
-  local live = h.k ~= nil and (h.x == nil or h.x == '0' or cmp(parse_time(h.x), now) > 0)
+  local live = h.k ~= nil and (h.x == nil or h.x == '0' or h.x == END_OF_TIME or cmp(parse_time(h.x), now) > 0)
   local st = nil
   if live and h.k == algorithm then
     local a = ALGORITHMS[algorithm]
@@ -63,14 +73,19 @@ end
 -- a state that is fresh again deletes the key (keeping a fence); a changed or
 -- new state replaces the hash and sets its TTL.
 local function store(key, k, algorithm, p, d, s, changed, version, now)
-  if cmp(d.expires_at, now) <= 0 then
+  local forever = is_end_of_time(d.expires_at)
+  if not forever and cmp(d.expires_at, now) <= 0 then
     if k.exists then
       redis.call('DEL', key)
       if k.h.f then redis.call('HSET', key, 'v', version, 'f', k.h.f) end
     end
     return
   end
-  if not (changed or not k.live) then return end
+  -- An unchanged live state needs no write. An unchanged state of a key with
+  -- no live record is fresh, so it was deleted above, except at the end of
+  -- time (an expiry that never passes): then, as in the C++ stores, nothing
+  -- is written either.
+  if not changed and (k.live or forever) then return end
   local a = ALGORITHMS[algorithm]
   local args = {'v', version, 'x', format_time(d.expires_at)}
   -- A hash that already holds this algorithm's record keeps its field set:
@@ -101,6 +116,10 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
     args[#args + 1] = a.format(s.entries)
   end
   redis.call('HSET', key, unpack(args))
+  if forever then
+    redis.call('PERSIST', key)
+    return
+  end
   -- TTL_SLACK_MS (set by the store) keeps the key a little past its exact
   -- expiry `x`: a client whose clock lags the deciding one must still find it.
   redis.call('PEXPIRE', key, S(add(ceildiv(sub(d.expires_at, now), 1000000), TTL_SLACK_MS)))

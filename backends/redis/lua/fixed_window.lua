@@ -30,12 +30,14 @@ end
 
 local DAY = 86400000000000
 
+-- The window holding relative time t: its start, and its exact end (the last
+-- windows end after INT64_MAX; only the expiry saturates).
 local function window_at(p, t)
   if p.alignment == 'epoch' then
     local len = p.interval
     if cmp(len, ONE) < 0 then len = ONE end
     local start = mul(floordiv(t, len), len)
-    return satT(start), satT(add(start, len))
+    return satT(start), add(start, len)
   end
   -- The origin is a whole number of days (E_HI is a multiple of 86400).
   local days = tonumber(S(floordiv(t, DAY))) + E_HI / 86400
@@ -54,7 +56,7 @@ local function window_at(p, t)
     last = days_from_civil(y + 1, 1, 1)
   end
   local base = E_HI / 86400
-  return satT(mul(N(first - base), DAY)), satT(mul(N(last - base), DAY))
+  return satT(mul(N(first - base), DAY)), mul(N(last - base), DAY)
 end
 
 local FW_FIELDS = {'start', 'count'}
@@ -86,7 +88,7 @@ local function fixed_window(p, st, op, cost, now)
   d.remaining = sub(p.limit, s.count)
   if cmp(s.count, ZERO) > 0 then
     d.reset_after = nanos(sub(w_end, now))
-    d.expires_at = w_end
+    d.expires_at = satT(w_end)
   else
     d.reset_after = ZERO
     d.expires_at = now

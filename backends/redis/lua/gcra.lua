@@ -1,5 +1,21 @@
 local GCRA_FIELDS = {'tat', 'frac', 'updated'}
 
+-- A number as a double (approximate for bignums).
+local function approx_of(a)
+  if type(a) == 'number' then return a end
+  return a.s * approx(a)
+end
+
+-- The scaled distance (times `refill`) from relative time `now` to INT64_MAX,
+-- or nil when a scaled span of `span` from now certainly ends before it. The
+-- estimate in doubles is off by far less than its margin of 1 ms, so the exact
+-- bignum distance is computed only near the end of time.
+local function scaled_to_end(now, span, refill)
+  local left = 9223372036854775807 - (E_HI * BILLION + E_LO) - approx_of(now)
+  if approx_of(span) / approx_of(refill) < left - 1000000 then return nil end
+  return mul(sub(sub(INT64_MAX, origin()), now), refill)
+end
+
 local function gcra(p, st, op, cost, now)
   local state = st or {tat = now, frac = ZERO, updated = now}
   now = max(now, state.updated)
@@ -8,10 +24,17 @@ local function gcra(p, st, op, cost, now)
   -- which is the same integer arithmetic on smaller numbers.
   local tolerance = mul(p.limit, p.interval)
   local rel = max(add(mul(sub(state.tat, now), p.refill), state.frac), ZERO)
+  local new_rel = nil
+  if op == 'consume' or op == 'peek' then new_rel = add(rel, mul(cost, p.interval)) end
+  -- The TAT cannot pass INT64_MAX (end_rel, scaled and relative to now): a
+  -- consume that would move it there is denied for good.
+  local end_rel = scaled_to_end(now, max(max(tolerance, rel), new_rel or ZERO), p.refill)
   local d = {allowed = true, retry_after = ZERO}
   if op == 'consume' or op == 'peek' then
-    local new_rel = add(rel, mul(cost, p.interval))
-    if cmp(new_rel, tolerance) <= 0 then
+    if end_rel ~= nil and cmp(new_rel, end_rel) > 0 then
+      d.allowed = false
+      d.retry_after = INT64_MAX
+    elseif cmp(new_rel, tolerance) <= 0 then
       if op == 'consume' then rel = new_rel end
     else
       d.allowed = false
@@ -22,7 +45,9 @@ local function gcra(p, st, op, cost, now)
   else
     rel = ZERO
   end
-  d.remaining = sat(floordiv(sub(tolerance, rel), p.interval))
+  local room = sub(tolerance, rel)
+  if end_rel ~= nil then room = min(room, sub(end_rel, rel)) end
+  d.remaining = sat(floordiv(room, p.interval))
   local until_fresh = ceildiv(rel, p.refill)
   d.reset_after = nanos(until_fresh)
   d.expires_at = satT(add(now, until_fresh))

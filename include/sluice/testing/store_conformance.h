@@ -487,4 +487,63 @@ TEST_P(StoreConformanceTest, DecidesLikeTheAlgorithmOnExtremeValues) {
   }
 }
 
+// At the end of int64 time every store decides as the algorithm does (windows
+// that end after INT64_MAX, a GCRA whose arrival time would pass it), and an
+// expiry of INT64_MAX never passes, not even with the clock at INT64_MAX.
+TEST_P(StoreConformanceTest, AgreesAtTheEndOfTime) {
+  using std::chrono::hours;
+  using std::chrono::seconds;
+  constexpr int64_t kEnd = INT64_MAX;
+  constexpr int64_t kSecond = 1'000'000'000;
+  clock_.SetWall(kEnd - 5 * kSecond);
+  ASSERT_TRUE(store_->Put(Record{"eot:forever", std::string("v"), kEnd}).ok());
+  ASSERT_TRUE(store_->Put(Record{"eot:until-the-end", std::string("v"), kEnd - 1}).ok());
+  std::vector<Policy> policies = AllPolicies();
+  policies.push_back(Policy::Gcra(10, 1, seconds(1)));
+  policies.push_back(Policy::Gcra(1000, 1'000'000'000'000'000, hours(24 * 36'525)));
+  policies.push_back(Policy::TokenBucket(1'000'000'000'000'000, 1, hours(24 * 36'525)));
+  policies.push_back(Policy::FixedWindow(3, hours(1)));
+  policies.push_back(Policy::CalendarWindow(3, WindowAlignment::kCalendarYear));
+  policies.push_back(Policy::SlidingWindowCounter(3, hours(24 * 36'525)));
+  std::vector<std::optional<LimiterState>> models(policies.size());
+  const int64_t times[] = {kEnd - 5 * kSecond, kEnd - 3 * kSecond, kEnd - kSecond - 1, kEnd - 1, kEnd, kEnd};
+  for (int64_t t : times) {
+    clock_.SetWall(t);
+    for (size_t i = 0; i < policies.size(); ++i) {
+      const Policy& p = policies[i];
+      const std::pair<Operation, int64_t> steps[] = {
+          {Operation::kConsume, 1}, {Operation::kConsume, p.limit / 2}, {Operation::kPeek, 1},
+          {Operation::kConsume, 1}, {Operation::kRefund, 1},            {Operation::kConsume, p.limit}};
+      for (const auto& [op, cost] : steps) {
+        Result<Evaluation> want = Evaluate(p, models[i], op, cost, t);
+        ASSERT_TRUE(want.ok()) << want.status().ToString();
+        const Decision got = MustDecide("eot:" + std::to_string(i), p, cost, op);
+        ASSERT_EQ(got, want->decision) << p.ToString() << " " << OperationName(op) << " " << cost << " at " << t
+                                       << ": got " << ToString(got) << ", want " << ToString(want->decision);
+      }
+    }
+  }
+  // The clock is at INT64_MAX now.
+  Result<std::optional<Record>> forever = store_->Get("eot:forever");
+  ASSERT_TRUE(forever.ok()) << forever.status().ToString();
+  ASSERT_TRUE(forever->has_value());
+  EXPECT_EQ((*forever)->expires_at_ns, kEnd);
+  EXPECT_FALSE(store_->Get("eot:until-the-end")->has_value());
+  // Limiter keys still limiting at the end of time (their expiry saturated)
+  // stay, too. A state that is fresh may be stored or not.
+  for (size_t i = 0; i < policies.size(); ++i) {
+    ASSERT_TRUE(models[i].has_value());
+    std::optional<LimiterState> copy = models[i];
+    if (Evaluate(policies[i], copy, Operation::kPeek, 0, kEnd)->decision.reset_after.count() == 0) continue;
+    ASSERT_EQ(ExpiresAt(policies[i], *models[i]), kEnd);
+    Result<std::optional<Record>> r = store_->Get("eot:" + std::to_string(i));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(r->has_value()) << policies[i].ToString();
+    EXPECT_EQ((*r)->expires_at_ns, kEnd) << policies[i].ToString();
+  }
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store_->Scan("eot:f", [&](const Record& r) { return seen.push_back(r.key), true; }).ok());
+  EXPECT_EQ(seen, std::vector<std::string>{"eot:forever"});
+}
+
 }  // namespace sluice::testing
