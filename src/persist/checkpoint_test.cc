@@ -3,10 +3,12 @@
 
 #include "sluice/checkpoint.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -482,6 +484,69 @@ TEST_F(CheckpointTest, StoreTargetKeepsTheCheckpointUnderOneKey) {
   ASSERT_TRUE(remote->Put("worker:7:state", "garbage").ok());
   auto damaged = Make(NewStore(clock_), options)->RestoreLatest();
   EXPECT_EQ(damaged.status().code(), StatusCode::kDataLoss);
+}
+
+// A stand-in compression: the bytes unchanged behind a one-byte mark, enough
+// to see that the coordinator compresses through it and needs it to read.
+class MarkCompression final : public Compression {
+ public:
+  std::string_view name() const override { return "mark"; }
+  Result<std::unique_ptr<Compressor>> NewCompressor() const override {
+    class C final : public Compressor {
+     public:
+      Status Compress(std::string_view in, std::string* out) override {
+        if (!started_) out->push_back('M');
+        started_ = true;
+        out->append(in);
+        return Status::Ok();
+      }
+      Status Finish(std::string* out) override { return Compress("", out); }
+
+     private:
+      bool started_ = false;
+    };
+    return std::unique_ptr<Compressor>(new C());
+  }
+  Result<std::unique_ptr<Decompressor>> NewDecompressor() const override {
+    class D final : public Decompressor {
+     public:
+      Status Decompress(std::string_view in, std::string* out) override {
+        if (!started_ && !in.empty()) {
+          if (in[0] != 'M') return DataLossError("no mark");
+          in.remove_prefix(1);
+          started_ = true;
+        }
+        out->append(in);
+        return Status::Ok();
+      }
+      Status Finish() override { return started_ ? Status::Ok() : DataLossError("empty"); }
+
+     private:
+      bool started_ = false;
+    };
+    return std::unique_ptr<Decompressor>(new D());
+  }
+};
+
+TEST_F(CheckpointTest, CompressesThroughTheGivenCompressionAndNeedsItToRestore) {
+  auto store = NewStore(clock_);
+  Decide(*store, 7);
+  auto options = Options();
+  options.compression = std::make_shared<MarkCompression>();
+  auto info = Make(store, options)->CreateCheckpoint();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  const std::string bytes = *ReadFileToString(fs_, kDir + "/" + info->name);
+  EXPECT_NE(bytes.find("mark"), std::string::npos);  // named in the header
+
+  auto plain = Options();  // cannot read "mark"
+  auto refused = Make(NewStore(clock_), plain)->RestoreLatest();
+  ASSERT_FALSE(refused.ok());
+  auto with_reader = Options();
+  with_reader.readable_compressions = {std::make_shared<MarkCompression>()};
+  auto restored_store = NewStore(clock_);
+  auto report = Make(restored_store, with_reader)->RestoreLatest();
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(Dump(*restored_store), Dump(*store));
 }
 
 TEST_F(CheckpointTest, RejectsBadOptions) {
