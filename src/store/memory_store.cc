@@ -695,12 +695,15 @@ class MemoryStoreImpl final : public MemoryStore {
     const size_t shard_index = ShardIndex(hash);
     Shard& shard = shards_[shard_index];
     for (;;) {
-      SLUICE_ASSIGN_OR_RETURN(const PolicyRef policy, PolicyId(*request.policy));
+      PolicyRef policy;
+      if (!CachedPolicyId(*request.policy, policy)) [[unlikely]] {
+        SLUICE_ASSIGN_OR_RETURN(policy, PolicyId(*request.policy));
+      }
       const int64_t now = Now();
       std::lock_guard<SpinLock> lock(shard.mu);
       if (policy.generation != policies_.generation()) [[unlikely]] continue;  // the id may be reused: look again
-      return DecideLocked(shard, request, policy.id, static_cast<uint32_t>(hash), now, /*apply=*/true, nullptr,
-                          {&shard_index, 1});
+      return DecideLocked(shard, request,
+                          Step{policy.id, static_cast<uint32_t>(hash), now, /*apply=*/true, nullptr, {&shard_index, 1}});
     }
   }
 
@@ -748,9 +751,10 @@ class MemoryStoreImpl final : public MemoryStore {
     Status failure;
     for (size_t i = 0; i < requests.size() && failure.ok(); ++i) {
       bool denied = false;
-      Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy.id,
-                                        static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/false, &denied,
-                                        shard_ids);
+      Result<Decision> d =
+          DecideLocked(ShardFor(prepared[i].hash), requests[i],
+                       Step{prepared[i].policy.id, static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/false,
+                            &denied, shard_ids});
       if (!d.ok()) {
         failure = d.status();
         break;
@@ -760,9 +764,10 @@ class MemoryStoreImpl final : public MemoryStore {
     }
     if (failure.ok() && out.allowed) {
       for (size_t i = 0; i < requests.size(); ++i) {
-        Result<Decision> d = DecideLocked(ShardFor(prepared[i].hash), requests[i], prepared[i].policy.id,
-                                          static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/true, nullptr,
-                                          shard_ids);
+        Result<Decision> d =
+            DecideLocked(ShardFor(prepared[i].hash), requests[i],
+                         Step{prepared[i].policy.id, static_cast<uint32_t>(prepared[i].hash), now, /*apply=*/true,
+                              nullptr, shard_ids});
         if (d.ok()) {
           out.decisions[i] = *d;
         } else if (failure.ok()) {
@@ -957,11 +962,25 @@ class MemoryStoreImpl final : public MemoryStore {
   // per-thread cache makes the common case (same policy as last time) a
   // comparison of five fields. REQUIRES: no shard lock held.
   Result<PolicyRef> PolicyId(const Policy& policy) {
-    PolicyCache& cache = policy_cache;
+    PolicyRef ref;
+    if (CachedPolicyId(policy, ref)) return ref;
+    return InternPolicy(policy);
+  }
+
+  // The fast path of PolicyId: true (and `ref` set) if this thread looked up
+  // `policy` last and the table has not been reclaimed since.
+  bool CachedPolicyId(const Policy& policy, PolicyRef& ref) const {
+    const PolicyCache& cache = policy_cache;
     const uint64_t generation = policies_.generation();
     if (cache.store_id == store_id_ && cache.generation == generation && cache.policy == policy) [[likely]] {
-      return PolicyRef{cache.id, generation};
+      ref = PolicyRef{cache.id, generation};
+      return true;
     }
+    return false;
+  }
+
+  Result<PolicyRef> InternPolicy(const Policy& policy) {
+    PolicyCache& cache = policy_cache;
     SLUICE_RETURN_IF_ERROR(policy.Validate());
     SLUICE_ASSIGN_OR_RETURN(const PolicyRef ref, policies_.Intern(policy, [this] { SyncShards(); }));
     cache = {store_id_, ref.generation, policy, ref.id};
@@ -1138,24 +1157,37 @@ class MemoryStoreImpl final : public MemoryStore {
 
   // --- decisions and writes ---
 
-  Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
-                                int64_t now, bool apply, bool* denied, std::span<const size_t> held) {
+  // What a decision under the shard lock needs besides the request.
+  struct Step {
+    uint16_t policy_id;             // the request's policy, current under the lock
+    uint32_t hash;                  // of the request's key
+    int64_t now;
+    bool apply;                     // false: the first pass of DecideAll, nothing is written
+    bool* denied;                   // if set, receives whether the limit denies
+    std::span<const size_t> held;   // the shards the caller has locked, ascending
+  };
+
+  Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, const Step& step) {
     SLUICE_RETURN_IF_ERROR(internal::CheckCost(*request.policy, request.op, request.cost));
-    std::optional<Result<Decision>> out;
-    internal::VisitStateType(request.policy->algorithm, [&]<typename S>(std::type_identity<S>) {
-      out.emplace(DecideTyped<S>(shard, request, policy_id, hash, now, apply, denied, held));
-    });
-    if (!out) return InternalError("unknown algorithm");
-    return std::move(*out);
+    Decision decision;
+    Status failure;
+    if (!internal::VisitStateType(request.policy->algorithm, [&]<typename S>(std::type_identity<S>) {
+          decision = DecideTyped<S>(shard, request, step, failure);
+        })) [[unlikely]] {
+      return InternalError("unknown algorithm");
+    }
+    if (!failure.ok()) [[unlikely]] return failure;
+    return decision;
   }
 
   // One decision on the concrete state type, under the shard's lock. The
   // policy was validated when it got its id; the cost has been checked.
-  // Without `apply` (the first pass of DecideAll) nothing is written.
+  // Without `apply` (the first pass of DecideAll) nothing is written. Sets
+  // `failure` (and writes nothing) if a new key found no room.
   template <typename S>
-  Result<Decision> DecideTyped(Shard& shard, const DecideRequest& request, uint16_t policy_id, uint32_t hash,
-                               int64_t now, bool apply, bool* denied, std::span<const size_t> held) {
+  Decision DecideTyped(Shard& shard, const DecideRequest& request, const Step& step, Status& failure) {
     const Policy& policy = *request.policy;
+    const auto& [policy_id, hash, now, apply, denied, held] = step;
     const int64_t found = shard.Find(request.key, hash);
     Entry* entry = found >= 0 ? &shard.At(static_cast<size_t>(found)) : nullptr;
     const bool have = entry != nullptr && entry->kind == StateSlot<S>::kKind;
@@ -1194,7 +1226,8 @@ class MemoryStoreImpl final : public MemoryStore {
         Repoint(*entry, was_limiter, old_id);
       }
     } else if (!fresh_after && ev.changed) {
-      SLUICE_RETURN_IF_ERROR(MakeRoom(shard, held, now));
+      failure = MakeRoom(shard, held, now);
+      if (!failure.ok()) return ev.decision;
       Entry& e = shard.At(shard.Insert(request.key, hash));
       PutState(e, std::move(state));
       e.policy_id = policy_id;
