@@ -586,11 +586,6 @@ class PolicyTable {
     }
   }
 
-  size_t size() const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    return size_ - free_.size();
-  }
-
  private:
   struct Slot {
     Policy policy;
@@ -697,7 +692,7 @@ class MemoryStoreImpl final : public MemoryStore {
     for (;;) {
       PolicyRef policy;
       if (!CachedPolicyId(*request.policy, policy)) [[unlikely]] {
-        SLUICE_ASSIGN_OR_RETURN(policy, PolicyId(*request.policy));
+        SLUICE_ASSIGN_OR_RETURN(policy, InternPolicy(*request.policy));
       }
       const int64_t now = Now();
       std::lock_guard<SpinLock> lock(shard.mu);

@@ -238,6 +238,26 @@ TEST(MemoryStore, KeyCapHoldsUnderConcurrentInserts) {
   EXPECT_EQ(scanned, 500u);
 }
 
+// DecideAll inserting into a full store evicts like Decide does, also from
+// the shards it holds locked itself.
+TEST(MemoryStore, DecideAllRespectsTheKeyCap) {
+  SimulatedClock clock;
+  auto store = MakeStore(clock, {.shards = 4, .max_keys = 10, .sweep_interval = {}});
+  const Policy p = Policy::TokenBucket(5, 1, std::chrono::hours(1));
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 4; ++i) keys.push_back("r" + std::to_string(round) + ":" + std::to_string(i));
+    std::vector<DecideRequest> requests;
+    for (const std::string& k : keys) requests.push_back(DecideRequest{k, &p});
+    Result<MultiDecision> d = store->DecideAll(requests);
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
+    EXPECT_TRUE(d->allowed);
+    ASSERT_LE(store->Stats().keys, 10u);
+  }
+  EXPECT_EQ(store->Stats().keys, 10u);
+  EXPECT_EQ(store->Stats().evictions, 70u);
+}
+
 // --- statistics ------------------------------------------------------------------
 
 // Stats() is what a metrics scrape calls every few seconds: its cost follows
