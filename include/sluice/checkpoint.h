@@ -36,7 +36,8 @@
 // metrics sluice_checkpoint_created_total, sluice_checkpoint_failures_total,
 // sluice_checkpoint_retries_total, sluice_checkpoint_duration_seconds,
 // sluice_checkpoint_bytes, sluice_checkpoint_entries,
-// sluice_checkpoint_restored_entries, sluice_checkpoint_skipped_total and
+// sluice_checkpoint_restored_entries, sluice_checkpoint_skipped_total,
+// sluice_checkpoint_load_retries_total and
 // sluice_checkpoint_load_failures_total{outcome="refused"|"started_fresh"}.
 //
 // Thread-safety: all methods are safe to call concurrently; checkpoints are
