@@ -5,8 +5,10 @@
 // stripe also guards that stripe's part of the record cache, so the cache is
 // always exactly what RocksDB holds for the keys it has (write-through: the
 // cache changes only after RocksDB accepted the write). Absent keys are not
-// cached. Expired records stay on disk until the compaction filter drops them;
-// every read checks the expiry.
+// cached. In periodic mode writes are staged per stripe ("pending") and
+// shadow the cache and the disk until the syncer flushes them in one batch.
+// Expired records stay on disk until the compaction filter drops them; every
+// read checks the expiry.
 
 #include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
@@ -109,9 +111,13 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// One stripe's cached records, guarded by that stripe's lock.
+// One stripe's records in memory, guarded by that stripe's lock.
 struct alignas(64) CacheShard {
+  // Exactly what RocksDB holds for these keys (a read cache).
   std::unordered_map<std::string, StoredValue, StringHash, std::equal_to<>> records;
+  // Periodic mode: writes not yet handed to RocksDB (nullopt: a deletion).
+  // They shadow `records` and the disk until the next flush.
+  std::unordered_map<std::string, std::optional<StoredValue>, StringHash, std::equal_to<>> pending;
 };
 
 // A limiter record's expiry is the instant its state is fresh again; opaque
@@ -209,6 +215,11 @@ class RocksDbStoreImpl final : public RocksDbStore {
     write_options_.sync = options.sync == SyncMode::kEveryWrite;
   }
 
+  // Periodic mode writes behind: a write changes memory only, and the syncer
+  // hands all pending writes to RocksDB as one batch and fsyncs the log every
+  // `sync_interval` (or sooner when many are pending).
+  bool write_behind() const { return options_.sync == SyncMode::kPeriodic; }
+
   ~RocksDbStoreImpl() override {
     {
       std::lock_guard<std::mutex> lock(sync_mu_);
@@ -217,8 +228,9 @@ class RocksDbStoreImpl final : public RocksDbStore {
     sync_cv_.notify_all();
     if (syncer_.joinable()) syncer_.join();
     if (db_ != nullptr) {
-      // Hand what the log buffers to the OS (and the disk unless kNone); a
-      // destructor cannot report failure.
+      // Hand pending writes and what the log buffers to the OS (and the disk
+      // unless kNone); a destructor cannot report failure.
+      FlushPending().IgnoreError();
       db_->FlushWAL(options_.sync != SyncMode::kNone).PermitUncheckedError();
       db_->Close().PermitUncheckedError();
     }
@@ -396,8 +408,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
     const size_t stripe = locks_.StripeOf(key);
     const std::string dkey = DataKey(key);
     std::unique_lock<std::mutex> lock = locks_.LockStripe(stripe);
-    bool exists = cache_[stripe].records.count(key) != 0;
-    if (!exists) {
+    const CacheShard& shard = cache_[stripe];
+    bool exists = shard.records.count(key) != 0;
+    if (auto it = shard.pending.find(key); it != shard.pending.end()) {
+      exists = it->second.has_value();
+      if (!exists) return Status::Ok();
+    } else if (!exists) {
       std::string raw;
       rdb::Status s = db_->Get(read_options_, dkey, &raw);
       if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "reading \"" + std::string(key) + "\"");
@@ -408,6 +424,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
   Status Scan(std::string_view prefix, const ScanVisitor& visit) override {
+    SLUICE_RETURN_IF_ERROR(FlushPending());
     const int64_t now = time_.Now();
     const std::string start = DataKey(prefix);
     std::unique_ptr<rdb::Iterator> it(db_->NewIterator(read_options_));
@@ -438,7 +455,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
     uint64_t memtables = 0;
     db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &memtables);
     // About 160 bytes per cached record (node, key, value) beyond its key.
-    out.memory_bytes = memtables + cached_.load(std::memory_order_relaxed) * 160;
+    out.memory_bytes = memtables + (cached_.load(std::memory_order_relaxed) + pending_.load(std::memory_order_relaxed)) * 160;
     return out;
   }
 
@@ -466,6 +483,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
     if (rdb::Env::Default()->FileExists(dir).ok()) {
       return FailedPreconditionError("rocksdb store: checkpoint directory " + dir + " already exists");
     }
+    SLUICE_RETURN_IF_ERROR(FlushPending());
     if (options_.sync == SyncMode::kPeriodic) SLUICE_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(false), "flushing the log"));
     rdb::Checkpoint* raw = nullptr;
     SLUICE_RETURN_IF_ERROR(FromRocks(rdb::Checkpoint::Create(db_.get(), &raw), "starting a checkpoint"));
@@ -477,6 +495,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   Status CompactAll() override {
     rdb::CompactRangeOptions o;
     o.bottommost_level_compaction = rdb::BottommostLevelCompaction::kForce;
+    SLUICE_RETURN_IF_ERROR(FlushPending());
     return FromRocks(db_->CompactRange(o, nullptr, nullptr), "compacting");
   }
 
@@ -525,6 +544,16 @@ class RocksDbStoreImpl final : public RocksDbStore {
     }
 
     Status Commit() {
+      if (store_.write_behind()) {
+        // All stripes involved are locked, and a flush takes every stripe,
+        // so the whole lands in one flush batch.
+        for (size_t i = 0; i < slots_.size(); ++i) {
+          Slot& s = slots_[i];
+          if (s.write == WriteKind::kNone) continue;
+          store_.StageLocked(s.stripe, requests_[i].key, s.write == WriteKind::kPut ? &*s.next : nullptr, s.exists);
+        }
+        return Status::Ok();
+      }
       rdb::WriteBatch batch;
       bool any = false;
       for (Slot& s : slots_) {
@@ -587,7 +616,15 @@ class RocksDbStoreImpl final : public RocksDbStore {
                                                 int64_t now, bool* exists) {
     CacheShard& shard = cache_[stripe];
     std::optional<StoredValue> v;
-    if (auto it = shard.records.find(key); it != shard.records.end()) {
+    if (auto p = shard.pending.find(key); p != shard.pending.end()) {
+      cache_hits_.fetch_add(1, std::memory_order_relaxed);
+      if (!p->second.has_value()) {
+        *exists = false;
+        misses_.fetch_add(1, std::memory_order_relaxed);
+        return std::optional<StoredValue>();
+      }
+      v = *p->second;
+    } else if (auto it = shard.records.find(key); it != shard.records.end()) {
       cache_hits_.fetch_add(1, std::memory_order_relaxed);
       v = it->second;
     } else {
@@ -616,6 +653,10 @@ class RocksDbStoreImpl final : public RocksDbStore {
   // Writes (or deletes, when `v` is null) one record. REQUIRES: the stripe's lock.
   Status WriteLocked(size_t stripe, std::string_view key, const std::string& dkey, const StoredValue* v,
                      bool existed) {
+    if (write_behind()) {
+      StageLocked(stripe, key, v, existed);
+      return Status::Ok();
+    }
     rdb::WriteBatch batch;
     if (v != nullptr) {
       batch.Put(dkey, EncodeStoredValue(*v));
@@ -634,6 +675,50 @@ class RocksDbStoreImpl final : public RocksDbStore {
   Status WriteBatchLocked(rdb::WriteBatch& batch) {
     writes_.fetch_add(1, std::memory_order_relaxed);
     return FromRocks(db_->Write(write_options_, &batch), "write");
+  }
+
+  // Periodic mode: records the write in memory for the next flush.
+  // REQUIRES: the stripe's lock.
+  void StageLocked(size_t stripe, std::string_view key, const StoredValue* v, bool existed) {
+    auto& pending = cache_[stripe].pending;
+    auto [it, inserted] = pending.try_emplace(std::string(key));
+    it->second = v != nullptr ? std::optional<StoredValue>(*v) : std::nullopt;
+    writes_.fetch_add(1, std::memory_order_relaxed);
+    if (v != nullptr && !existed) keys_.fetch_add(1, std::memory_order_relaxed);
+    if (v == nullptr && existed) keys_.fetch_sub(1, std::memory_order_relaxed);
+    if (inserted && pending_.fetch_add(1, std::memory_order_relaxed) + 1 == kMaxPending) {
+      flush_requested_.store(true);
+      sync_cv_.notify_one();
+    }
+  }
+
+  // Hands every pending write to RocksDB in one batch (nothing to do outside
+  // periodic mode). Takes every stripe while it collects them, so all-or-
+  // nothing decisions are never split between two flushes.
+  Status FlushPending() {
+    if (!write_behind()) return Status::Ok();
+    std::lock_guard<std::mutex> flush(flush_mu_);
+    rdb::WriteBatch batch;
+    {
+      internal::StripedLocks::MultiLock all = locks_.LockEveryStripe();
+      for (size_t stripe = 0; stripe < cache_.size(); ++stripe) {
+        CacheShard& shard = cache_[stripe];
+        for (auto& [key, v] : shard.pending) {
+          if (v.has_value()) {
+            batch.Put(DataKey(key), EncodeStoredValue(*v));
+            CachePut(stripe, key, *v);
+          } else {
+            batch.Delete(DataKey(key));
+            CacheErase(stripe, key);
+          }
+        }
+        shard.pending.clear();
+      }
+      pending_.store(0, std::memory_order_relaxed);
+    }
+    if (batch.Count() == 0) return Status::Ok();
+    rdb::WriteOptions o;  // the log is fsynced by the caller
+    return FromRocks(db_->Write(o, &batch), "writing pending records");
   }
 
   void AfterWrite(size_t stripe, std::string_view key, const StoredValue* v, bool existed) {
@@ -670,6 +755,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
   Status SyncWal() {
+    SLUICE_RETURN_IF_ERROR(FlushPending());
     rdb::Status s = options_.sync == SyncMode::kPeriodic ? db_->FlushWAL(true) : db_->SyncWAL();
     wal_syncs_.fetch_add(1, std::memory_order_relaxed);
     return FromRocks(s, "syncing the log");
@@ -686,6 +772,13 @@ class RocksDbStoreImpl final : public RocksDbStore {
     Clock::Monotonic next = start + interval;
     std::unique_lock<std::mutex> lock(sync_mu_);
     while (!stopping_) {
+      if (flush_requested_.exchange(false)) {
+        lock.unlock();
+        const Status s = FlushPending();
+        lock.lock();
+        sync_error_.store(!s.ok());
+        continue;
+      }
       if (clock_.MonotonicNow() >= next) {
         const uint64_t writes = writes_.load();
         if (writes != synced_writes) {
@@ -719,6 +812,13 @@ class RocksDbStoreImpl final : public RocksDbStore {
   std::atomic<int64_t> keys_{0};
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0}, writes_{0}, wal_syncs_{0}, cache_hits_{0}, cached_{0};
   std::atomic<bool> sync_error_{false};
+
+  // Periodic mode: pending writes (all shards), and a flush is due before the
+  // interval once this many are pending.
+  static constexpr uint64_t kMaxPending = 1u << 16;
+  std::atomic<uint64_t> pending_{0};
+  std::atomic<bool> flush_requested_{false};
+  std::mutex flush_mu_;  // one flush at a time, so batches land in order
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;

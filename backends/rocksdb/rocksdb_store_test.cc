@@ -88,6 +88,13 @@ std::vector<std::string> RawDataKeys(const std::string& path) {
   return keys;
 }
 
+// Keys a scan sees (a scan flushes pending writes first, then reads RocksDB).
+size_t ScanCount(RocksDbStore& store) {
+  size_t n = 0;
+  EXPECT_TRUE(store.Scan("", [&](const Record&) { return ++n, true; }).ok());
+  return n;
+}
+
 std::unique_ptr<RocksDbStore> MustOpen(const RocksDbStoreOptions& options) {
   Result<std::unique_ptr<RocksDbStore>> made = CreateRocksDbStore(options);
   EXPECT_TRUE(made.ok()) << made.status().ToString();
@@ -195,6 +202,32 @@ TEST(RocksDbStoreTest, ReopenKeepsState) {
             StatusCode::kFailedPrecondition);
   EXPECT_EQ((**store->Get("session")).expires_at_ns, clock.NowNanos() + 30'000'000'000);
   EXPECT_EQ(store->Stats().keys, 3u);
+}
+
+// Periodic mode writes behind: pending writes are readable at once, reach
+// RocksDB on Flush (and on close), and survive a reopen.
+TEST(RocksDbStoreTest, PeriodicWritesBehindAndKeepsThemOnClose) {
+  testing::SimulatedClock clock;
+  const std::string path = NewTestPath("behind");
+  const Policy p = Policy::FixedWindow(10, std::chrono::hours(1));
+  {
+    auto store = MustOpen({.path = path, .sync = SyncMode::kPeriodic, .clock = &clock});
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 4; ++i) ASSERT_TRUE(store->Decide("w", p)->allowed);
+    ASSERT_TRUE(store->Put("bytes", "1").ok());
+    ASSERT_TRUE(store->Put("gone", "x").ok());
+    ASSERT_TRUE(store->Delete("gone").ok());
+    EXPECT_EQ((**store->Get("bytes")).value, Value(std::string("1")));
+    EXPECT_FALSE(store->Get("gone")->has_value());
+    ASSERT_TRUE(store->Flush().ok());
+    EXPECT_EQ(ScanCount(*store), 2u);
+    ASSERT_TRUE(store->Put("bytes", "2").ok());  // pending at close
+  }
+  auto store = MustOpen({.path = path, .sync = SyncMode::kNone, .clock = &clock});
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Decide(DecideRequest{"w", &p, 0, Operation::kPeek})->remaining, 6);
+  EXPECT_EQ((**store->Get("bytes")).value, Value(std::string("2")));
+  EXPECT_FALSE(store->Get("gone")->has_value());
 }
 
 TEST(RocksDbStoreTest, SecondOpenOfTheSamePathIsRefused) {

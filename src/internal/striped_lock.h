@@ -110,6 +110,17 @@ class StripedLocks {
     return MultiLock(this, std::move(ids));
   }
 
+  // Locks every stripe, in ascending order (a pause for all keys, e.g. to
+  // collect a consistent set of per-stripe data).
+  MultiLock LockEveryStripe() {
+    std::vector<size_t> ids(size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      ids[i] = i;
+      stripes_[i].mu.lock();
+    }
+    return MultiLock(this, std::move(ids));
+  }
+
   // FNV-1a over the key, then a 64-bit finaliser (splitmix64), so stripes
   // are chosen by well-mixed low bits even for keys differing in one byte.
   static uint64_t Hash(std::string_view key) {

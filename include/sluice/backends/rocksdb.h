@@ -8,17 +8,19 @@
 // Decisions, DecideAll and AtomicUpdate run in this process: each key's
 // read-modify-write happens under one of a fixed set of striped locks, and
 // recently used records are cached in memory, so a decision reads the disk
-// only on a cache miss. Every write goes to RocksDB (its write-ahead log and
-// memtable) before the call returns; how soon it is durable is `sync`:
-//   - SyncMode::kEveryWrite: the log is fsynced before the call returns (a
-//     decision that was acknowledged survives a crash of the process or of the
-//     machine). Concurrent writers share one fsync (RocksDB's write group).
-//   - SyncMode::kPeriodic: the log is written and fsynced every
-//     `sync_interval` by a background thread; a crash loses at most about the
-//     last interval of decisions.
-//   - SyncMode::kNone: the log is handed to the OS on each write and never
-//     fsynced by the store (a process crash loses nothing, a machine crash may
-//     lose anything not yet written back by the OS).
+// only on a cache miss. How soon a write is durable is `sync`:
+//   - SyncMode::kEveryWrite: the write goes to RocksDB and its log is fsynced
+//     before the call returns (a decision that was acknowledged survives a
+//     crash of the process or of the machine). Concurrent writers share one
+//     fsync (RocksDB's write group).
+//   - SyncMode::kPeriodic: writes are applied in memory (readers see them at
+//     once) and a background thread hands them to RocksDB as one batch and
+//     fsyncs the log every `sync_interval` (sooner when 65536 are pending);
+//     a crash loses at most about the last interval of writes. Several keys
+//     decided together (DecideAll) always land in the same batch.
+//   - SyncMode::kNone: the write goes to RocksDB, whose log is handed to the
+//     OS on each write and never fsynced by the store (a process crash loses
+//     nothing, a machine crash may lose anything not yet written back).
 // Flush() makes every completed write durable in any mode.
 //
 // Every record carries its absolute expiry. An expired record is never
