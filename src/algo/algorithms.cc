@@ -427,7 +427,13 @@ Status ValidateState(const Policy& policy, const LimiterState& state, int64_t no
     case Algorithm::kFixedWindow: {
       const auto& s = std::get<FixedWindowState>(state);
       SLUICE_RETURN_IF_ERROR(check_range("count", s.count, 0, policy.limit, "the limit"));
-      SLUICE_RETURN_IF_ERROR(check_time("window_start_ns", s.window_start_ns));
+      // The first calendar week of 1970 starts on Monday 1969-12-29: a window
+      // start may precede the epoch by as much as the window holding time 0.
+      if (s.window_start_ns < 0 && s.window_start_ns >= FixedWindowAt(policy, 0).start_ns) {
+        SLUICE_RETURN_IF_ERROR(check_time("window_start_ns", 0));
+      } else {
+        SLUICE_RETURN_IF_ERROR(check_time("window_start_ns", s.window_start_ns));
+      }
       if (FixedWindowAt(policy, s.window_start_ns).start_ns != s.window_start_ns) {
         return InvalidArgumentError(Field("window_start_ns") + ": " + std::to_string(s.window_start_ns) +
                                     " is not a window boundary of " + policy.ToString());
