@@ -44,6 +44,9 @@ inline constexpr int64_t kFencingTokenVersion = 2;
 // fencing token before version 2) are left out. REQUIRES: IsKnownRecordVersion.
 std::string EncodeRecordJsonAtVersion(const Record& record, bool pretty, int64_t version);
 std::string EncodeRecordBinaryAtVersion(const Record& record, int64_t version);
+// The JSON encoder through a Json tree and WriteJson; the compact form is
+// written directly (same bytes), this stays as its reference.
+std::string EncodeRecordJsonTree(const Record& record, bool pretty, int64_t version);
 
 // The JSON text of a fencing token: a decimal string, so that every uint64
 // survives readers whose numbers are doubles. Parsing is strict: digits only,

@@ -481,6 +481,23 @@ TEST(StateCodecRoundTripTest, RandomRecordsSurviveBothFormatsExactly) {
   for (int a = 0; a < 6; ++a) EXPECT_GT(per_algorithm[a], 100) << "kind " << a;
 }
 
+// The compact JSON is written directly, without a Json tree: it must be the
+// tree writer's output byte for byte.
+TEST(StateCodecRoundTripTest, CompactJsonEqualsTheTreeWriter) {
+  std::mt19937_64 rng(77);
+  for (int i = 0; i < 3000; ++i) {
+    int64_t now = kNow;
+    const Record r = RandomRecord(rng, &now);
+    for (int64_t version : {1, 2}) {
+      ASSERT_EQ(internal::EncodeRecordJsonAtVersion(r, false, version),
+                internal::EncodeRecordJsonTree(r, false, version));
+    }
+  }
+  for (const Golden& g : GoldenRecordsV2()) {
+    EXPECT_EQ(EncodeRecordJson(g.record), internal::EncodeRecordJsonTree(g.record, false, 2)) << g.name;
+  }
+}
+
 TEST(StateCodecRoundTripTest, ExtremeValuesSurvive) {
   const int64_t max = std::numeric_limits<int64_t>::max();
   const Policy policy = Policy::TokenBucket(1'000'000'000'000'000, 1'000'000'000'000'000, seconds(1));
