@@ -761,6 +761,20 @@ class RocksDbStoreImpl final : public RocksDbStore {
     return FromRocks(s, "syncing the log");
   }
 
+  // Records the outcome of a background flush or sync; a failure is logged
+  // and counted once per failing streak.
+  void ReportSync(const Status& s) {
+    const bool failed = !s.ok();
+    if (sync_error_.exchange(failed) == failed) return;
+    if (failed) {
+      options_.observer.sink().Increment("sluice_rocksdb_sync_failures_total");
+      options_.observer.log().Log(LogLevel::kError, "rocksdb",
+                                  "background flush failed, recent writes are not durable: " + s.ToString());
+    } else {
+      options_.observer.log().Log(LogLevel::kInfo, "rocksdb", "background flush succeeded again");
+    }
+  }
+
   // kPeriodic: syncs the log once `sync_interval` of the clock's monotonic time
   // has passed since the last sync, if anything was written. The condition
   // variable only paces how often the clock is looked at; the schedule itself
@@ -776,7 +790,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
         lock.unlock();
         const Status s = FlushPending();
         lock.lock();
-        sync_error_.store(!s.ok());
+        ReportSync(s);
         continue;
       }
       if (clock_.MonotonicNow() >= next) {
@@ -785,7 +799,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
           lock.unlock();
           const Status s = SyncWal();
           lock.lock();
-          sync_error_.store(!s.ok());
+          ReportSync(s);
           if (s.ok()) synced_writes = writes;
         }
         next = clock_.MonotonicNow() + interval;

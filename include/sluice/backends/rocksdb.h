@@ -61,6 +61,7 @@
 #include <string>
 
 #include "sluice/clock.h"
+#include "sluice/observability.h"
 #include "sluice/result.h"
 #include "sluice/store.h"
 #include "sluice/visibility.h"
@@ -101,6 +102,12 @@ struct RocksDbStoreOptions {
   size_t cache_records = 65536;
   // RocksDB's block cache for reads from disk. Default: 32 MiB.
   size_t block_cache_bytes = 32u << 20;
+  // Where degraded paths are reported: a failed periodic flush or log sync
+  // is logged as an error and counted in sluice_rocksdb_sync_failures_total,
+  // once per run of failures; the writes stay readable but are not durable,
+  // and Health() says so until a sync succeeds. Default: Logger::Default(),
+  // no metrics.
+  Observer observer;
 };
 
 // Statistics beyond StoreStats.
