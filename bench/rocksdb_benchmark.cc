@@ -27,9 +27,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -50,7 +50,8 @@ std::string TempDir(const char* name) {
 
 std::vector<std::string> ThreadKeys(int thread) {
   std::vector<std::string> keys;
-  for (int i = 0; i < kKeysPerThread; ++i) keys.push_back("t" + std::to_string(thread) + ":" + std::to_string(i));
+  for (int i = 0; i < kKeysPerThread; ++i)
+    keys.push_back("t" + std::to_string(thread) + ":" + std::to_string(i));
   return keys;
 }
 
@@ -70,7 +71,8 @@ void BM_RocksDbStoreDecide(benchmark::State& state) {
       g_store = std::move(*made);
     }
   }
-  const sluice::Policy policy = sluice::Policy::TokenBucket(1'000'000'000, 1'000'000'000, std::chrono::seconds(1));
+  const sluice::Policy policy =
+      sluice::Policy::TokenBucket(1'000'000'000, 1'000'000'000, std::chrono::seconds(1));
   const std::vector<std::string> keys = ThreadKeys(state.thread_index());
   size_t i = 0;
   int64_t denied = 0;
@@ -137,7 +139,15 @@ void BM_PlainGetPut(benchmark::State& state) {
     std::filesystem::remove_all(g_dir);
   }
 }
-BENCHMARK(BM_PlainGetPut)->ArgName("sync")->Arg(0)->Arg(1)->Threads(1)->Threads(2)->Threads(32)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_PlainGetPut)
+    ->ArgName("sync")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(32)
+    ->UseRealTime()
+    ->MinTime(1.0);
 
 void BM_Fsync(benchmark::State& state) {
   const std::string dir = TempDir("sluice-bench-fsync");

@@ -44,7 +44,8 @@ Worker Spawn(const std::string& binary, const std::string& path) {
     dup2(fds[1], STDOUT_FILENO);
     close(fds[0]);
     close(fds[1]);
-    execl(binary.c_str(), binary.c_str(), path.c_str(), threads.c_str(), keys.c_str(), static_cast<char*>(nullptr));
+    execl(binary.c_str(), binary.c_str(), path.c_str(), threads.c_str(), keys.c_str(),
+          static_cast<char*>(nullptr));
     _exit(127);
   }
   close(fds[1]);

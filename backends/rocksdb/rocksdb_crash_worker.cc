@@ -27,12 +27,14 @@ int main(int argc, char** argv) {
   }
   const int threads = std::atoi(argv[2]);
   const int keys = std::atoi(argv[3]);
-  auto store = sluice::rocksdb::CreateRocksDbStore({.path = argv[1], .sync = sluice::rocksdb::SyncMode::kEveryWrite});
+  auto store =
+      sluice::rocksdb::CreateRocksDbStore({.path = argv[1], .sync = sluice::rocksdb::SyncMode::kEveryWrite});
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     return 2;
   }
-  const sluice::Policy policy = sluice::Policy::FixedWindow(1'000'000'000'000, std::chrono::hours(24 * 365 * 50));
+  const sluice::Policy policy =
+      sluice::Policy::FixedWindow(1'000'000'000'000, std::chrono::hours(24 * 365 * 50));
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
     workers.emplace_back([&, t] {
@@ -40,11 +42,13 @@ int main(int argc, char** argv) {
         const std::string key = "crash:" + std::to_string(i % static_cast<uint64_t>(keys));
         sluice::Result<sluice::Decision> d = (*store)->Decide(key, policy);
         if (!d.ok() || !d->allowed) {
-          std::fprintf(stderr, "decide %s: %s\n", key.c_str(), d.ok() ? "denied" : d.status().ToString().c_str());
+          std::fprintf(stderr, "decide %s: %s\n", key.c_str(),
+                       d.ok() ? "denied" : d.status().ToString().c_str());
           std::_Exit(2);
         }
         const std::string line = key + "\n";
-        if (write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size())) std::_Exit(2);
+        if (write(STDOUT_FILENO, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+          std::_Exit(2);
       }
     });
   }

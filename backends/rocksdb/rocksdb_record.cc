@@ -44,7 +44,8 @@ class Reader {
   bool U32(uint32_t* v) {
     if (in_.size() - pos_ < 4) return false;
     uint32_t r = 0;
-    for (int i = 0; i < 4; ++i) r |= static_cast<uint32_t>(static_cast<unsigned char>(in_[pos_ + i])) << (8 * i);
+    for (int i = 0; i < 4; ++i)
+      r |= static_cast<uint32_t>(static_cast<unsigned char>(in_[pos_ + i])) << (8 * i);
     pos_ += 4;
     *v = r;
     return true;
@@ -61,7 +62,9 @@ class Reader {
   size_t pos_ = 0;
 };
 
-Status Corrupt(std::string_view what) { return DataLossError("rocksdb store: corrupt record: " + std::string(what)); }
+Status Corrupt(std::string_view what) {
+  return DataLossError("rocksdb store: corrupt record: " + std::string(what));
+}
 
 }  // namespace
 

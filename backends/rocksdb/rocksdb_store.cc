@@ -124,7 +124,7 @@ struct alignas(64) CacheShard {
 // bytes have a TTL where 0 means none (internal/expiry.h).
 bool IsExpired(const StoredValue& v, int64_t now) {
   return std::holds_alternative<LimiterRecord>(v.value) ? internal::IsFreshAt(v.expires_at_ns, now)
-                                                         : internal::IsExpired(v.expires_at_ns, now);
+                                                        : internal::IsExpired(v.expires_at_ns, now);
 }
 
 Record ToRecord(std::string_view key, const StoredValue& v) {
@@ -136,8 +136,8 @@ enum class WriteKind : uint8_t { kNone, kPut, kDelete };
 // What a decision must write. `current` is the live record (nullopt when absent
 // or expired). Mirrors the memory store: a state that is fresh again is no
 // state, and an unchanged state under the same policy needs no write.
-WriteKind PlanDecisionWrite(const std::optional<StoredValue>& current, const Policy& policy, const Evaluation& ev,
-                            int64_t now) {
+WriteKind PlanDecisionWrite(const std::optional<StoredValue>& current, const Policy& policy,
+                            const Evaluation& ev, int64_t now) {
   const bool fresh_after = internal::IsFreshAt(ev.expires_at_ns, now);
   if (current.has_value()) {
     if (fresh_after) return WriteKind::kDelete;
@@ -173,7 +173,8 @@ Result<int64_t> ReadFormatVersion(const std::string& path) {
   rdb::DB* raw = nullptr;
   rdb::Status s = rdb::DB::OpenForReadOnly(options, path, &raw);
   if (!s.ok()) {
-    const std::string msg = "rocksdb store: " + path + " cannot be read as a RocksDB database: " + s.ToString();
+    const std::string msg =
+        "rocksdb store: " + path + " cannot be read as a RocksDB database: " + s.ToString();
     if (s.IsCorruption()) return DataLossError(msg);
     return FailedPreconditionError(msg);
   }
@@ -191,7 +192,8 @@ Result<int64_t> ReadFormatVersion(const std::string& path) {
   for (char c : marker) {
     if (c < '0' || c > '9') digits = false;
   }
-  if (!digits) return DataLossError("rocksdb store: " + path + " has a malformed format marker \"" + marker + "\"");
+  if (!digits)
+    return DataLossError("rocksdb store: " + path + " has a malformed format marker \"" + marker + "\"");
   version = std::stoll(marker);
   if (version < 1) return DataLossError("rocksdb store: " + path + " has format version " + marker);
   if (version > kRocksDbFormatVersion) {
@@ -211,7 +213,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
         filter_(time_),
         locks_(options.lock_stripes),
         cache_(locks_.size()),
-        cache_per_shard_(options.cache_records == 0 ? 0 : (options.cache_records + locks_.size() - 1) / locks_.size()) {
+        cache_per_shard_(
+            options.cache_records == 0 ? 0 : (options.cache_records + locks_.size() - 1) / locks_.size()) {
     write_options_.sync = options.sync == SyncMode::kEveryWrite;
   }
 
@@ -296,7 +299,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
     const std::string dkey = DataKey(request.key);
     std::unique_lock<std::mutex> lock = locks_.LockStripe(stripe);
     bool exists = false;
-    SLUICE_ASSIGN_OR_RETURN(std::optional<StoredValue> current, LoadLocked(stripe, request.key, dkey, now, &exists));
+    SLUICE_ASSIGN_OR_RETURN(std::optional<StoredValue> current,
+                            LoadLocked(stripe, request.key, dkey, now, &exists));
     std::optional<LimiterState> state;
     if (current.has_value()) {
       if (const auto* lr = std::get_if<LimiterRecord>(&current->value)) state = lr->state;
@@ -397,8 +401,10 @@ class RocksDbStoreImpl final : public RocksDbStore {
     const std::string dkey = DataKey(record.key);
     std::unique_lock<std::mutex> lock = locks_.LockStripe(stripe);
     bool exists = false;
-    SLUICE_ASSIGN_OR_RETURN(std::optional<StoredValue> current, LoadLocked(stripe, record.key, dkey, now, &exists));
-    if (IsExpired(v, now)) return exists ? WriteLocked(stripe, record.key, dkey, nullptr, exists) : Status::Ok();
+    SLUICE_ASSIGN_OR_RETURN(std::optional<StoredValue> current,
+                            LoadLocked(stripe, record.key, dkey, now, &exists));
+    if (IsExpired(v, now))
+      return exists ? WriteLocked(stripe, record.key, dkey, nullptr, exists) : Status::Ok();
     v.fencing_token = std::max(record.fencing_token, current.has_value() ? current->fencing_token : 0);
     return WriteLocked(stripe, record.key, dkey, &v, exists);
   }
@@ -446,8 +452,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
 
   StoreStats Stats() const override {
     StoreStats out;
-    out.keys = static_cast<uint64_t>(std::max<int64_t>(0, keys_.load(std::memory_order_relaxed) -
-                                                              static_cast<int64_t>(filter_.drops())));
+    out.keys = static_cast<uint64_t>(
+        std::max<int64_t>(0, keys_.load(std::memory_order_relaxed) - static_cast<int64_t>(filter_.drops())));
     out.hits = hits_.load(std::memory_order_relaxed);
     out.misses = misses_.load(std::memory_order_relaxed);
     out.decisions = decisions_.load(std::memory_order_relaxed);
@@ -455,7 +461,9 @@ class RocksDbStoreImpl final : public RocksDbStore {
     uint64_t memtables = 0;
     db_->GetIntProperty("rocksdb.cur-size-all-mem-tables", &memtables);
     // About 160 bytes per cached record (node, key, value) beyond its key.
-    out.memory_bytes = memtables + (cached_.load(std::memory_order_relaxed) + pending_.load(std::memory_order_relaxed)) * 160;
+    out.memory_bytes =
+        memtables +
+        (cached_.load(std::memory_order_relaxed) + pending_.load(std::memory_order_relaxed)) * 160;
     return out;
   }
 
@@ -464,7 +472,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
     if (db_->GetIntProperty("rocksdb.background-errors", &errors) && errors > 0) {
       return UnavailableError("rocksdb store: " + std::to_string(errors) + " background errors");
     }
-    return sync_error_.load() ? UnavailableError("rocksdb store: the periodic log sync failed") : Status::Ok();
+    return sync_error_.load() ? UnavailableError("rocksdb store: the periodic log sync failed")
+                              : Status::Ok();
   }
 
   Result<uint64_t> DiskUsageBytes() override {
@@ -484,7 +493,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
       return FailedPreconditionError("rocksdb store: checkpoint directory " + dir + " already exists");
     }
     SLUICE_RETURN_IF_ERROR(FlushPending());
-    if (options_.sync == SyncMode::kPeriodic) SLUICE_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(false), "flushing the log"));
+    if (options_.sync == SyncMode::kPeriodic)
+      SLUICE_RETURN_IF_ERROR(FromRocks(db_->FlushWAL(false), "flushing the log"));
     rdb::Checkpoint* raw = nullptr;
     SLUICE_RETURN_IF_ERROR(FromRocks(rdb::Checkpoint::Create(db_.get(), &raw), "starting a checkpoint"));
     std::unique_ptr<rdb::Checkpoint> checkpoint(raw);
@@ -525,9 +535,11 @@ class RocksDbStoreImpl final : public RocksDbStore {
       Slot& s = slots_[i];
       s.stripe = store_.locks_.StripeOf(requests_[i].key);
       s.dkey = DataKey(requests_[i].key);
-      SLUICE_ASSIGN_OR_RETURN(s.current, store_.LoadLocked(s.stripe, requests_[i].key, s.dkey, now_, &s.exists));
+      SLUICE_ASSIGN_OR_RETURN(s.current,
+                              store_.LoadLocked(s.stripe, requests_[i].key, s.dkey, now_, &s.exists));
       if (s.current.has_value()) {
-        if (const auto* lr = std::get_if<LimiterRecord>(&s.current->value)) return std::optional<LimiterState>(lr->state);
+        if (const auto* lr = std::get_if<LimiterRecord>(&s.current->value))
+          return std::optional<LimiterState>(lr->state);
       }
       return std::optional<LimiterState>();
     }
@@ -550,7 +562,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
         for (size_t i = 0; i < slots_.size(); ++i) {
           Slot& s = slots_[i];
           if (s.write == WriteKind::kNone) continue;
-          store_.StageLocked(s.stripe, requests_[i].key, s.write == WriteKind::kPut ? &*s.next : nullptr, s.exists);
+          store_.StageLocked(s.stripe, requests_[i].key, s.write == WriteKind::kPut ? &*s.next : nullptr,
+                             s.exists);
         }
         return Status::Ok();
       }
@@ -575,7 +588,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
           store_.CacheErase(s.stripe, requests_[i].key);
           continue;
         }
-        store_.AfterWrite(s.stripe, requests_[i].key, s.write == WriteKind::kPut ? &*s.next : nullptr, s.exists);
+        store_.AfterWrite(s.stripe, requests_[i].key, s.write == WriteKind::kPut ? &*s.next : nullptr,
+                          s.exists);
       }
       return st;
     }
@@ -824,7 +838,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
   const size_t cache_per_shard_;
 
   std::atomic<int64_t> keys_{0};
-  std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0}, writes_{0}, wal_syncs_{0}, cache_hits_{0}, cached_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0}, writes_{0}, wal_syncs_{0}, cache_hits_{0},
+      cached_{0};
   std::atomic<bool> sync_error_{false};
 
   // Periodic mode: pending writes (all shards), and a flush is due before the
@@ -844,9 +859,12 @@ class RocksDbStoreImpl final : public RocksDbStore {
 
 std::string_view SyncModeName(SyncMode mode) {
   switch (mode) {
-    case SyncMode::kNone: return "none";
-    case SyncMode::kEveryWrite: return "every_write";
-    case SyncMode::kPeriodic: return "periodic";
+    case SyncMode::kNone:
+      return "none";
+    case SyncMode::kEveryWrite:
+      return "every_write";
+    case SyncMode::kPeriodic:
+      return "periodic";
   }
   return "unknown";
 }

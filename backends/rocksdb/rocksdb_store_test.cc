@@ -26,7 +26,8 @@ using testing_util::NewTestPath;
 
 sluice::testing::StoreFactory Factory(SyncMode mode) {
   return {std::string(SyncModeName(mode)), [mode](Clock& clock) -> Result<std::unique_ptr<Store>> {
-            auto made = CreateRocksDbStore({.path = NewTestPath("conformance"), .sync = mode, .clock = &clock});
+            auto made =
+                CreateRocksDbStore({.path = NewTestPath("conformance"), .sync = mode, .clock = &clock});
             if (!made.ok()) return made.status();
             return std::unique_ptr<Store>(std::move(*made));
           }};
@@ -113,7 +114,8 @@ TEST(RocksDbRecordTest, EveryKindRoundTripsAndTruncationIsDataLoss) {
       {LimiterRecord{Policy::SlidingWindowLog(5, seconds(3)),
                      SlidingWindowLogState{{{now - 2, 1}, {now - 1, 3}}, now}},
        now + 3, UINT64_MAX},
-      {LimiterRecord{Policy::SlidingWindowCounter(7, seconds(5)), SlidingWindowCounterState{now - 3, 2, 4, now}},
+      {LimiterRecord{Policy::SlidingWindowCounter(7, seconds(5)),
+                     SlidingWindowCounterState{now - 3, 2, 4, now}},
        now + 10, 0}};
   for (const StoredValue& v : values) {
     const std::string bytes = EncodeStoredValue(v);
@@ -162,7 +164,8 @@ TEST(RocksDbRecordTest, Version1BytesArePinned) {
 
 TEST(RocksDbStoreTest, RejectsBadOptions) {
   EXPECT_EQ(CreateRocksDbStore({}).status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(CreateRocksDbStore({.path = NewTestPath("bad"), .sync = SyncMode::kPeriodic,
+  EXPECT_EQ(CreateRocksDbStore({.path = NewTestPath("bad"),
+                                .sync = SyncMode::kPeriodic,
                                 .sync_interval = std::chrono::milliseconds(0)})
                 .status()
                 .code(),
@@ -182,8 +185,10 @@ TEST(RocksDbStoreTest, ReopenKeepsState) {
     ASSERT_NE(store, nullptr);
     EXPECT_EQ(store->format_version(), kRocksDbFormatVersion);
     for (int i = 0; i < 7; ++i) ASSERT_TRUE(store->Decide("user:1", p)->allowed);
-    ASSERT_TRUE(store->AtomicUpdate("lease", [](const Record*) { return Update::Put(std::string("held")); },
-                                    UpdateOptions{.fencing_token = 5})
+    ASSERT_TRUE(store
+                    ->AtomicUpdate(
+                        "lease", [](const Record*) { return Update::Put(std::string("held")); },
+                        UpdateOptions{.fencing_token = 5})
                     .ok());
     ASSERT_TRUE(store->Put("session", "s", seconds(30)).ok());
   }
@@ -195,8 +200,9 @@ TEST(RocksDbStoreTest, ReopenKeepsState) {
   Result<std::optional<Record>> lease = store->Get("lease");
   ASSERT_TRUE(lease.ok() && lease->has_value());
   EXPECT_EQ((*lease)->fencing_token, 5u);
-  EXPECT_EQ(store->AtomicUpdate("lease", [](const Record*) { return Update::Keep(); },
-                                UpdateOptions{.fencing_token = 4})
+  EXPECT_EQ(store
+                ->AtomicUpdate(
+                    "lease", [](const Record*) { return Update::Keep(); }, UpdateOptions{.fencing_token = 4})
                 .status()
                 .code(),
             StatusCode::kFailedPrecondition);
@@ -242,8 +248,8 @@ TEST(RocksDbStoreTest, SecondOpenOfTheSamePathIsRefused) {
 // charged exactly by the wholes that were admitted.
 TEST(RocksDbStoreTest, ConcurrentDecideAllIsExact) {
   testing::SimulatedClock clock;
-  auto store = MustOpen({.path = NewTestPath("multi"), .sync = SyncMode::kNone, .clock = &clock,
-                         .lock_stripes = 4});
+  auto store =
+      MustOpen({.path = NewTestPath("multi"), .sync = SyncMode::kNone, .clock = &clock, .lock_stripes = 4});
   ASSERT_NE(store, nullptr);
   const Policy a = Policy::TokenBucket(100, 1, std::chrono::hours(1));
   const Policy b = Policy::TokenBucket(150, 1, std::chrono::hours(1));
@@ -253,7 +259,8 @@ TEST(RocksDbStoreTest, ConcurrentDecideAllIsExact) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 100; ++i) {
         const bool left = (i + t) % 2 == 0;
-        const DecideRequest reqs[] = {{left ? "a" : "c", &a, 1, Operation::kConsume}, {"b", &b, 1, Operation::kConsume}};
+        const DecideRequest reqs[] = {{left ? "a" : "c", &a, 1, Operation::kConsume},
+                                      {"b", &b, 1, Operation::kConsume}};
         Result<MultiDecision> m = store->DecideAll(reqs);
         ASSERT_TRUE(m.ok()) << m.status().ToString();
         if (m->allowed) (left ? ab : bc).fetch_add(1);
@@ -296,8 +303,10 @@ TEST(RocksDbStoreTest, EveryWriteWritersShareFsyncs) {
 // interval, and not for time that did not pass on it.
 TEST(RocksDbStoreTest, PeriodicModeSyncsOnTheInjectedClock) {
   testing::SimulatedClock clock;
-  auto store = MustOpen({.path = NewTestPath("periodic"), .sync = SyncMode::kPeriodic,
-                         .sync_interval = std::chrono::milliseconds(100), .clock = &clock});
+  auto store = MustOpen({.path = NewTestPath("periodic"),
+                         .sync = SyncMode::kPeriodic,
+                         .sync_interval = std::chrono::milliseconds(100),
+                         .clock = &clock});
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->Put("a", "1").ok());
   EXPECT_EQ(store->DetailedStats().wal_syncs, 0u);
@@ -388,8 +397,9 @@ TEST(RocksDbStoreTest, DiskUsageCountsLogAndTables) {
 // hand, as an older sluice would have) opens and reads.
 TEST(RocksDbFormatTest, OpensAHandWrittenVersion1Database) {
   const std::string path = NewTestPath("v1");
-  StoredValue v{LimiterRecord{Policy::FixedWindow(5, seconds(60)), FixedWindowState{1'700'000'000'000'000'000, 2}},
-                1'700'000'060'000'000'000, 8};
+  StoredValue v{
+      LimiterRecord{Policy::FixedWindow(5, seconds(60)), FixedWindowState{1'700'000'000'000'000'000, 2}},
+      1'700'000'060'000'000'000, 8};
   WriteRawDb(path, {{"m:format_version", "1"}, {"kuser:9", EncodeStoredValue(v)}});
   testing::SimulatedClock clock(1'700'000'010'000'000'000);
   auto store = MustOpen({.path = path, .clock = &clock});

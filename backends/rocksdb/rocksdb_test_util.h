@@ -17,7 +17,8 @@ namespace sluice::rocksdb::testing_util {
 inline const std::string& TestRoot() {
   static const std::string root = [] {
     const char* tmp = getenv("TMPDIR");
-    std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/sluice-rocksdb-XXXXXX";
+    std::string pattern =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/sluice-rocksdb-XXXXXX";
     if (mkdtemp(pattern.data()) == nullptr) abort();
     static struct Cleanup {
       std::string dir;

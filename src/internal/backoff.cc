@@ -10,7 +10,8 @@ namespace sluice::internal {
 
 Status BackoffOptions::Validate() const {
   if (initial.count() <= 0) return InvalidArgumentError("backoff: initial delay must be positive");
-  if (max_delay < initial) return InvalidArgumentError("backoff: max_delay is shorter than the initial delay");
+  if (max_delay < initial)
+    return InvalidArgumentError("backoff: max_delay is shorter than the initial delay");
   if (!(multiplier >= 1.0)) return InvalidArgumentError("backoff: multiplier must be at least 1");
   if (max_attempts < 1) return InvalidArgumentError("backoff: max_attempts must be at least 1");
   return Status::Ok();

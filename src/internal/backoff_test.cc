@@ -19,8 +19,9 @@ using std::chrono::nanoseconds;
 
 TEST(BackoffTest, CapsGrowAndSaturate) {
   testing::SimulatedClock clock;
-  Backoff b({.initial = milliseconds(100), .max_delay = milliseconds(1600), .multiplier = 4, .max_attempts = 10},
-            clock);
+  Backoff b(
+      {.initial = milliseconds(100), .max_delay = milliseconds(1600), .multiplier = 4, .max_attempts = 10},
+      clock);
   EXPECT_EQ(b.CapFor(0), milliseconds(100));
   EXPECT_EQ(b.CapFor(1), milliseconds(400));
   EXPECT_EQ(b.CapFor(2), milliseconds(1600));
@@ -30,7 +31,8 @@ TEST(BackoffTest, CapsGrowAndSaturate) {
 
 TEST(BackoffTest, FullJitterStaysWithinTheCapAndCoversIt) {
   testing::SimulatedClock clock;
-  const BackoffOptions options{.initial = milliseconds(100), .max_delay = milliseconds(100), .max_attempts = 1'000'000};
+  const BackoffOptions options{
+      .initial = milliseconds(100), .max_delay = milliseconds(100), .max_attempts = 1'000'000};
   Backoff b(options, clock);
   nanoseconds lo = milliseconds(100), hi{0};
   for (int i = 0; i < 10'000; ++i) {
@@ -91,12 +93,14 @@ TEST(BackoffTest, RetriesOnTheInjectedClock) {
   testing::SimulatedClock clock;
   std::atomic<int> calls{0};
   Status result;
-  const BackoffOptions options{.initial = milliseconds(100), .max_delay = milliseconds(1600), .multiplier = 4,
-                               .max_attempts = 3, .seed = 1};
+  const BackoffOptions options{.initial = milliseconds(100),
+                               .max_delay = milliseconds(1600),
+                               .multiplier = 4,
+                               .max_attempts = 3,
+                               .seed = 1};
   std::thread worker([&] {
-    result = RetryWithBackoff(options, clock, [&] {
-      return calls.fetch_add(1) < 2 ? UnavailableError("down") : Status::Ok();
-    });
+    result = RetryWithBackoff(
+        options, clock, [&] { return calls.fetch_add(1) < 2 ? UnavailableError("down") : Status::Ok(); });
   });
   // Each wait is at most its cap; advancing by the cap always wakes it. After
   // wait k the worker makes attempt k + 2.
@@ -122,7 +126,8 @@ TEST(BackoffTest, RetriesOnTheInjectedClock) {
 TEST(BackoffTest, StopsOnFinalErrorsAndAfterMaxAttempts) {
   testing::SimulatedClock clock;
   int calls = 0;
-  Status s = RetryWithBackoff({.max_attempts = 5}, clock, [&] { return ++calls, InvalidArgumentError("bad"); });
+  Status s =
+      RetryWithBackoff({.max_attempts = 5}, clock, [&] { return ++calls, InvalidArgumentError("bad"); });
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(calls, 1);
   // Zero-length waits (initial 1 ns, seed chosen freely) never block on the clock

@@ -60,7 +60,8 @@ TEST(MultiDecideTest, AllOrNothing) {
   std::map<std::string, LimiterState> states;
   const Policy sec = Policy::TokenBucket(2, 2, seconds(1));
   const Policy day = Policy::FixedWindow(5, std::chrono::hours(24));
-  const DecideRequest both[] = {{"u:sec", &sec, 1, Operation::kConsume}, {"u:day", &day, 1, Operation::kConsume}};
+  const DecideRequest both[] = {{"u:sec", &sec, 1, Operation::kConsume},
+                                {"u:day", &day, 1, Operation::kConsume}};
   for (int i = 0; i < 2; ++i) {
     MapAccess access(states, both);
     access.now = kNow;
@@ -98,8 +99,8 @@ TEST(MultiDecideTest, StoreErrorsPropagate) {
 TEST(MultiDecideTest, ValidatesRequests) {
   const Policy p = Policy::TokenBucket(2, 2, seconds(1));
   const Policy bad = Policy::TokenBucket(0, 2, seconds(1));
-  const DecideRequest dup[] = {{"a", &p, 1, Operation::kConsume}, {"b", &p, 1, Operation::kConsume},
-                               {"a", &p, 1, Operation::kPeek}};
+  const DecideRequest dup[] = {
+      {"a", &p, 1, Operation::kConsume}, {"b", &p, 1, Operation::kConsume}, {"a", &p, 1, Operation::kPeek}};
   Status s = ValidateDecideAll(dup);
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("\"a\" appears twice"), std::string_view::npos) << s.ToString();
@@ -139,8 +140,10 @@ TEST(MultiDecideTest, AgreesWithTheMemoryStore) {
     for (size_t k : pick) {
       const Policy& p = policies[k % policies.size()];
       const uint64_t o = rng() % 10;
-      const Operation op = o == 0 ? Operation::kRefund : o == 1 ? Operation::kPeek : o == 2 ? Operation::kReset
-                                                                                           : Operation::kConsume;
+      const Operation op = o == 0   ? Operation::kRefund
+                           : o == 1 ? Operation::kPeek
+                           : o == 2 ? Operation::kReset
+                                    : Operation::kConsume;
       reqs.push_back({keys[k], &p, static_cast<int64_t>(rng() % 3), op});
     }
     MapAccess access(states, reqs);

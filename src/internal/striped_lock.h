@@ -67,7 +67,8 @@ class StripedLocks {
 
    private:
     friend class StripedLocks;
-    MultiLock(StripedLocks* owner, std::vector<size_t> stripes) : owner_(owner), stripes_(std::move(stripes)) {}
+    MultiLock(StripedLocks* owner, std::vector<size_t> stripes)
+        : owner_(owner), stripes_(std::move(stripes)) {}
     void Release() {
       if (owner_ == nullptr) return;
       for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) owner_->stripes_[*it].mu.unlock();

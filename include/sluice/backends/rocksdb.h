@@ -113,11 +113,11 @@ struct RocksDbStoreOptions {
 // Statistics beyond StoreStats.
 struct RocksDbStats {
   StoreStats store;
-  uint64_t writes = 0;          // writes sent to RocksDB (one per changed decision or write call)
-  uint64_t wal_syncs = 0;       // fsyncs of the log the store asked for (periodic mode and Flush)
-  uint64_t cache_hits = 0;      // reads served from the record cache
-  uint64_t compaction_drops = 0;  // expired records dropped by the compaction filter
-  uint64_t log_fsyncs = 0;      // fsyncs of the log RocksDB made (every-write writes share them)
+  uint64_t writes = 0;                // writes sent to RocksDB (one per changed decision or write call)
+  uint64_t wal_syncs = 0;             // fsyncs of the log the store asked for (periodic mode and Flush)
+  uint64_t cache_hits = 0;            // reads served from the record cache
+  uint64_t compaction_drops = 0;      // expired records dropped by the compaction filter
+  uint64_t log_fsyncs = 0;            // fsyncs of the log RocksDB made (every-write writes share them)
   uint64_t writes_done_by_other = 0;  // writes another writer committed in its group (group commit)
 };
 
