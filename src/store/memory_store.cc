@@ -1164,23 +1164,24 @@ class MemoryStoreImpl final : public MemoryStore {
 
   Result<Decision> DecideLocked(Shard& shard, const DecideRequest& request, const Step& step) {
     SLUICE_RETURN_IF_ERROR(internal::CheckCost(*request.policy, request.op, request.cost));
-    Decision decision;
-    Status failure;
-    if (!internal::VisitStateType(request.policy->algorithm, [&]<typename S>(std::type_identity<S>) {
-          decision = DecideTyped<S>(shard, request, step, failure);
-        })) [[unlikely]] {
-      return InternalError("unknown algorithm");
-    }
-    if (!failure.ok()) [[unlikely]] return failure;
-    return decision;
+    // Algorithm values are the LimiterState alternatives' indexes + 1.
+    using Typed = Result<Decision> (MemoryStoreImpl::*)(Shard&, const DecideRequest&, const Step&);
+    static constexpr auto kTyped = []<size_t... I>(std::index_sequence<I...>) {
+      return std::array<Typed, sizeof...(I)>{&MemoryStoreImpl::DecideTyped<std::variant_alternative_t<I, LimiterState>>...};
+    }(std::make_index_sequence<std::variant_size_v<LimiterState>>{});
+    const size_t index = static_cast<size_t>(request.policy->algorithm) - 1;
+    if (index >= kTyped.size()) [[unlikely]] return InternalError("unknown algorithm");
+    // The result is built in place: copying a Decision between temporaries
+    // costs more than all of a hot-key decision's bookkeeping.
+    return (this->*kTyped[index])(shard, request, step);
   }
 
   // One decision on the concrete state type, under the shard's lock. The
   // policy was validated when it got its id; the cost has been checked.
-  // Without `apply` (the first pass of DecideAll) nothing is written. Sets
-  // `failure` (and writes nothing) if a new key found no room.
+  // Without `apply` (the first pass of DecideAll) nothing is written.
+  // kResourceExhausted (nothing written) if a new key found no room.
   template <typename S>
-  Decision DecideTyped(Shard& shard, const DecideRequest& request, const Step& step, Status& failure) {
+  Result<Decision> DecideTyped(Shard& shard, const DecideRequest& request, const Step& step) {
     const Policy& policy = *request.policy;
     const auto& [policy_id, hash, now, apply, denied, held] = step;
     const int64_t found = shard.Find(request.key, hash);
@@ -1221,8 +1222,7 @@ class MemoryStoreImpl final : public MemoryStore {
         Repoint(*entry, was_limiter, old_id);
       }
     } else if (!fresh_after && ev.changed) {
-      failure = MakeRoom(shard, held, now);
-      if (!failure.ok()) return ev.decision;
+      SLUICE_RETURN_IF_ERROR(MakeRoom(shard, held, now));
       Entry& e = shard.At(shard.Insert(request.key, hash));
       PutState(e, std::move(state));
       e.policy_id = policy_id;
