@@ -1,19 +1,11 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// Layout, chosen for a small footprint per key (about 56 bytes for a token
-// bucket at a million keys) and one cache miss per lookup:
-//   - each shard keeps its entries densely in fixed-size chunks (deleting moves
-//     the last entry into the hole, so sweeping and eviction sampling are plain
-//     index loops);
-//   - an open-addressing index of uint32 slots (linear probing, backward-shift
-//     deletion) maps a key's hash to its entry; each slot carries 8 bits of the
-//     hash so most probes never touch a non-matching entry.
-// An entry is 48 bytes: the key inline up to 16 bytes (longer keys on the heap),
-// the policy as a 16-bit id into the store's policy table (reference-counted,
-// so unused ids are reused), a bit saying whether the key has a fencing token
-// in the shard's side table, and 24 bytes of state laid out from the state
-// field table (internal/state_fields.h).
+// The memory store: shards of entries (store/memory_shard.h) found by a key
+// hash (store/key_hash.h), policies interned to small ids (store/policy_table.h),
+// and here the Store calls, the store's time, the key cap and its eviction,
+// and the sweeper. The layout is chosen for a small footprint per key (about
+// 56 bytes for a token bucket at a million keys) and one cache miss per lookup.
 // Limiter entries do not store their expiry: it follows from state and policy
 // (ExpiresAt), and a key past it decides exactly like a fresh key.
 
@@ -24,487 +16,52 @@
 #include <atomic>
 #include <bit>
 #include <condition_variable>
-#include <cstring>
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <span>
 #include <string>
 #include <thread>
-#include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "algo/evaluate.h"
 #include "internal/expiry.h"
-#include "internal/state_fields.h"
+#include "store/key_hash.h"
+#include "store/memory_shard.h"
+#include "store/policy_table.h"
 #include "store/spin_lock.h"
-
-using sluice::internal::SpinLock;
 
 namespace sluice {
 namespace {
 
-__extension__ typedef unsigned __int128 internal_u128;  // NOLINT(modernize-use-using)
+using internal::SpinLock;
+using internal::memory::BytesValue;
+using internal::memory::CopyState;
+using internal::memory::Entry;
+using internal::memory::HashKey;
+using internal::memory::HasHeapValue;
+using internal::memory::KeyOf;
+using internal::memory::kBytesKind;
+using internal::memory::kLogKind;
+using internal::memory::PointerIn;
+using internal::memory::PolicyRef;
+using internal::memory::PolicyTable;
+using internal::memory::PutState;
+using internal::memory::ReleaseValue;
+using internal::memory::SetKind;
+using internal::memory::SetPointer;
+using internal::memory::Shard;
+using internal::memory::StateSlot;
+using internal::memory::StoreState;
+using internal::memory::ValueHeapBytes;
 
-uint64_t Mix(uint64_t a, uint64_t b) {
-  // 64x64 -> 128-bit multiply, folded (as wyhash does): one instruction of
-  // mixing that spreads every input bit.
-  const internal_u128 m = static_cast<internal_u128>(a ^ 0xa0761d6478bd642fULL) * (b ^ 0xe7037ed1a0b428dbULL);
-  return static_cast<uint64_t>(m) ^ static_cast<uint64_t>(m >> 64);
-}
-
-uint64_t Load64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-// Up to 8 bytes, little-endian, zero-padded.
-uint64_t LoadTail(const char* p, size_t n) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, n);
-  return v;
-}
-
-uint64_t HashKey(std::string_view key) {
-  const char* p = key.data();
-  const size_t n = key.size();
-  uint64_t seed = 0x8ebc6af09c88c6e3ULL ^ n;
-  if (n <= 16) {
-    // Most keys ("user:12345", "rl:api:...") are short: two loads, one mix.
-    const uint64_t a = n > 8 ? Load64(p) : LoadTail(p, n);
-    const uint64_t b = n > 8 ? LoadTail(p + 8, n - 8) : 0;
-    return Mix(Mix(a, b ^ seed), seed);
-  }
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) seed = Mix(Load64(p + i) ^ seed, Load64(p + i + 8));
-  if (i < n) {
-    const size_t rest = n - i;
-    seed = Mix(LoadTail(p + i, std::min<size_t>(rest, 8)) ^ seed, rest > 8 ? LoadTail(p + i + 8, rest - 8) : 0);
-  }
-  return Mix(seed, n);
-}
-
-// Entry kinds. 0 is opaque bytes; limiter kinds equal their Algorithm value.
-constexpr uint8_t kBytesKind = 0;
-constexpr uint8_t kInlineKeyMax = 16;
-constexpr uint8_t kHeapKey = 0xff;
-
-struct BytesValue {
-  int64_t expires_at_ns = 0;
-  std::string bytes;
-};
-
-struct Entry {
-  char key[16];         // inline key, or {char* data; uint32_t size} when key_len == kHeapKey
-  uint8_t key_len;      // 0..16, or kHeapKey
-  uint8_t kind : 7;     // kBytesKind or an Algorithm
-  uint8_t fenced : 1;   // the shard's fence map holds this key's fencing token
-  uint16_t policy_id;   // limiter kinds: the policy's id (holds one reference to it)
-  uint32_t hash;        // low 32 bits of HashKey
-  int64_t state[3];     // per kind; see StateSlot
-};
-static_assert(sizeof(Entry) == 48);
-
-void SetKind(Entry& e, uint8_t kind) { e.kind = kind & 0x7f; }
-
-struct HeapKey {
-  char* data;
-  uint32_t size;
-};
-
-std::string_view KeyOf(const Entry& e) {
-  if (e.key_len != kHeapKey) return {e.key, e.key_len};
-  HeapKey hk;
-  std::memcpy(&hk, e.key, sizeof(hk));
-  return {hk.data, hk.size};
-}
-
-void SetKey(Entry& e, std::string_view key) {
-  if (key.size() <= kInlineKeyMax) {
-    std::memcpy(e.key, key.data(), key.size());
-    e.key_len = static_cast<uint8_t>(key.size());
-    return;
-  }
-  HeapKey hk{new char[key.size()], static_cast<uint32_t>(key.size())};
-  std::memcpy(hk.data, key.data(), key.size());
-  std::memcpy(e.key, &hk, sizeof(hk));
-  e.key_len = kHeapKey;
-}
-
-template <typename T>
-T* PointerIn(const Entry& e) {
-  T* p;
-  std::memcpy(&p, &e.state[0], sizeof(p));
-  return p;
-}
-
-template <typename T>
-void SetPointer(Entry& e, T* p) {
-  std::memcpy(&e.state[0], &p, sizeof(p));
-}
-
-constexpr auto kLogKind = static_cast<uint8_t>(Algorithm::kSlidingWindowLog);
-
-// Kinds whose value lives on the heap (a freshly inserted, zeroed entry is a
-// bytes entry without a value yet).
-bool HasHeapValue(uint8_t kind) { return kind == kBytesKind || kind == kLogKind; }
-
-// Frees what the entry owns on the heap (not the entry itself).
-void ReleaseValue(Entry& e) {
-  if (e.kind == kBytesKind) {
-    delete PointerIn<BytesValue>(e);
-  } else if (e.kind == kLogKind) {
-    delete PointerIn<SlidingWindowLogState>(e);
-  }
-  e.state[0] = 0;
-}
-
-void ReleaseEntry(Entry& e) {
-  ReleaseValue(e);
-  if (e.key_len == kHeapKey) {
-    HeapKey hk;
-    std::memcpy(&hk, e.key, sizeof(hk));
-    delete[] hk.data;
-    e.key_len = 0;
-  }
-}
-
-// Heap bytes held by the entry's value, an estimate including allocator overhead.
-size_t ValueHeapBytes(const Entry& e) {
-  if (e.kind == kBytesKind) {
-    const auto* v = PointerIn<BytesValue>(e);
-    return v == nullptr ? 0 : sizeof(BytesValue) + v->bytes.capacity() + 16;
-  }
-  if (e.kind == kLogKind) {
-    const auto* log = PointerIn<SlidingWindowLogState>(e);
-    return log == nullptr ? 0 : sizeof(SlidingWindowLogState) + log->entries.capacity() * sizeof(LogEntry) + 32;
-  }
-  return 0;
-}
-
-size_t KeyHeapBytes(const Entry& e) { return e.key_len == kHeapKey ? KeyOf(e).size() + 16 : 0; }
-
-// A fence-map node: the key's bytes plus the node, its hash and bucket slot.
-size_t FenceBytes(std::string_view key) { return key.size() + 64; }
-
-// --- limiter state in an entry's three slots --------------------------------------
-
-// The entry kind of state type S: its LimiterState index + 1, which is its
-// Algorithm value.
-template <typename S, size_t I = 0>
-constexpr uint8_t KindOf() {
-  if constexpr (std::is_same_v<std::variant_alternative_t<I, LimiterState>, S>) {
-    return static_cast<uint8_t>(I + 1);
-  } else {
-    return KindOf<S, I + 1>();
-  }
-}
-
-// Fields of the state table that the memory store does not keep because they
-// follow from the others: a sliding window counter's window start is the
-// window holding updated_ns.
-template <typename S>
-constexpr bool IsDerived(int64_t S::*member) {
-  if constexpr (std::is_same_v<S, SlidingWindowCounterState>) {
-    return member == &SlidingWindowCounterState::window_start_ns;
-  } else {
-    return false;
-  }
-}
-
-template <typename S>
-void DeriveFields(S&, const Policy&) {}
-
-void DeriveFields(SlidingWindowCounterState& s, const Policy& policy) {
-  const int64_t w = std::max<int64_t>(1, policy.interval.count());
-  const int64_t updated = s.updated_ns;
-  s.window_start_ns = updated >= 0 ? updated - updated % w : updated - ((updated % w) + w) % w;
-}
-
-// The slot of each field of internal::StateFields<S>, in table order: stored
-// fields fill slots 0, 1, 2 in order; a derived field has slot -1.
-template <typename S>
-constexpr auto SlotsOf() {
-  constexpr const auto& fields = internal::StateFields<S>::kFields;
-  std::array<int, fields.size()> slots{};
-  int next = 0;
-  for (size_t i = 0; i < fields.size(); ++i) slots[i] = IsDerived<S>(fields[i].member) ? -1 : next++;
-  return slots;
-}
-
-template <typename S>
-constexpr int StoredFieldCount() {
-  int n = 0;
-  for (int slot : SlotsOf<S>()) n += slot >= 0 ? 1 : 0;
-  return n;
-}
-
-// Typed access to a limiter entry's 24 bytes of state. Take() may move state
-// out of the entry (a sliding log), so the caller must Fill() it back or
-// release the entry; Copy() leaves the entry untouched.
-template <typename S>
-struct StateSlot {
-  static constexpr uint8_t kKind = KindOf<S>();
-  static constexpr auto kSlots = SlotsOf<S>();
-  static_assert(StoredFieldCount<S>() <= 3, "an entry holds three int64 state fields");
-
-  static S Copy(const Entry& e, const Policy& policy) {
-    S s{};
-    Load(s, e, std::make_index_sequence<kSlots.size()>{});
-    DeriveFields(s, policy);
-    return s;
-  }
-  static S Take(Entry& e, const Policy& policy) { return Copy(e, policy); }
-  static void Fill(Entry& e, S&& s) {
-    Store(e, s, std::make_index_sequence<kSlots.size()>{});
-    for (int slot = StoredFieldCount<S>(); slot < 3; ++slot) e.state[slot] = 0;
-  }
-
- private:
-  template <size_t I>
-  static void LoadField(S& s, const Entry& e) {
-    if constexpr (kSlots[I] >= 0) s.*(internal::StateFields<S>::kFields[I].member) = e.state[kSlots[I]];
-  }
-  template <size_t I>
-  static void StoreField(Entry& e, const S& s) {
-    if constexpr (kSlots[I] >= 0) e.state[kSlots[I]] = s.*(internal::StateFields<S>::kFields[I].member);
-  }
-  template <size_t... I>
-  static void Load(S& s, const Entry& e, std::index_sequence<I...>) {
-    (LoadField<I>(s, e), ...);
-  }
-  template <size_t... I>
-  static void Store(Entry& e, const S& s, std::index_sequence<I...>) {
-    (StoreField<I>(e, s), ...);
-  }
-};
-
-// A sliding log does not fit: it lives on the heap, the entry points to it.
-template <>
-struct StateSlot<SlidingWindowLogState> {
-  static constexpr uint8_t kKind = KindOf<SlidingWindowLogState>();
-  static SlidingWindowLogState Take(Entry& e, const Policy&) { return std::move(*PointerIn<SlidingWindowLogState>(e)); }
-  static SlidingWindowLogState Copy(const Entry& e, const Policy&) { return *PointerIn<SlidingWindowLogState>(e); }
-  static void Fill(Entry& e, SlidingWindowLogState&& s) { *PointerIn<SlidingWindowLogState>(e) = std::move(s); }
-};
-static_assert(StateSlot<SlidingWindowLogState>::kKind == kLogKind);
-
-// Writes `s` into `e`, releasing whatever value the entry owned before (a
-// sliding log's heap object is reused). A zeroed entry owns nothing.
-template <typename S>
-void PutState(Entry& e, S&& s) {
-  constexpr uint8_t kind = StateSlot<S>::kKind;
-  const bool reuse_log = kind == kLogKind && e.kind == kLogKind;
-  if (!reuse_log && HasHeapValue(e.kind)) ReleaseValue(e);
-  if (kind == kLogKind && !reuse_log) SetPointer(e, new SlidingWindowLogState());
-  SetKind(e, kind);
-  StateSlot<S>::Fill(e, std::move(s));
-}
-
-void StoreState(Entry& e, LimiterState&& state) {
-  std::visit([&](auto& s) { PutState(e, std::move(s)); }, state);
-}
-
-LimiterState CopyState(const Entry& e, const Policy& policy) {
-  LimiterState out;
-  internal::VisitStateType(static_cast<Algorithm>(e.kind), [&]<typename S>(std::type_identity<S>) {
-    out = StateSlot<S>::Copy(e, policy);
-  });
-  return out;
-}
-
-class alignas(64) Shard {
- public:
-  static constexpr size_t kChunkEntries = 512;
-  static constexpr uint32_t kEmpty = 0;
-  static constexpr uint32_t kIdBits = 24;  // up to 16M entries per shard
-  static constexpr uint32_t kIdMask = (1u << kIdBits) - 1;
-
-  Shard() = default;
-  Shard(const Shard&) = delete;
-  Shard& operator=(const Shard&) = delete;
-  ~Shard() {
-    for (size_t i = 0; i < size_; ++i) ReleaseEntry(At(i));
-  }
-
-  size_t size() const { return size_; }
-  Entry& At(size_t i) { return chunks_[i / kChunkEntries][i % kChunkEntries]; }
-
-  // Index of the entry holding `key`, or -1.
-  int64_t Find(std::string_view key, uint32_t hash) {
-    if (slots_.empty()) return -1;
-    const uint32_t tag = hash >> kIdBits;
-    // Inline keys are zero-padded, so a short key compares as two words.
-    const bool inline_key = key.size() <= kInlineKeyMax;
-    char padded[kInlineKeyMax] = {};
-    if (inline_key) std::memcpy(padded, key.data(), key.size());
-    for (size_t pos = hash & mask_;; pos = (pos + 1) & mask_) {
-      const uint32_t slot = slots_[pos];
-      if (slot == kEmpty) return -1;
-      if ((slot >> kIdBits) == tag) {
-        const uint32_t id = (slot & kIdMask) - 1;
-        Entry& e = At(id);
-        if (e.hash != hash) continue;
-        if (inline_key) {
-          if (e.key_len == key.size() && std::memcmp(e.key, padded, kInlineKeyMax) == 0) return id;
-        } else if (KeyOf(e) == key) {
-          return id;
-        }
-      }
-    }
-  }
-
-  // Appends a new entry for `key` (REQUIRES: absent) and returns its index. The
-  // entry is zeroed: a bytes entry without a value, no policy, no fence.
-  size_t Insert(std::string_view key, uint32_t hash) {
-    if ((size_ + 1) * 4 > slots_.size() * 3) Grow();
-    if (size_ == chunks_.size() * kChunkEntries) chunks_.push_back(std::make_unique<Entry[]>(kChunkEntries));
-    const size_t id = size_++;
-    Entry& e = At(id);
-    e = Entry{};
-    SetKey(e, key);
-    e.hash = hash;
-    heap_bytes += KeyHeapBytes(e);
-    PlaceSlot(hash, static_cast<uint32_t>(id));
-    return id;
-  }
-
-  // Removes entry `id` with its fence, releasing what it owns; the last entry
-  // moves into its place. The caller has dropped its policy reference.
-  void Erase(size_t id) {
-    Entry& e = At(id);
-    RemoveSlot(e.hash, static_cast<uint32_t>(id));
-    if (e.fenced) {
-      fences_.erase(std::string(KeyOf(e)));
-      heap_bytes -= FenceBytes(KeyOf(e));
-    }
-    heap_bytes -= KeyHeapBytes(e) + ValueHeapBytes(e);
-    ReleaseEntry(e);
-    const size_t last = size_ - 1;
-    if (id != last) {
-      Entry& moved = At(last);
-      RetargetSlot(moved.hash, static_cast<uint32_t>(last), static_cast<uint32_t>(id));
-      e = moved;
-    }
-    --size_;
-    if (chunks_.size() > 1 && size_ + kChunkEntries <= (chunks_.size() - 1) * kChunkEntries) chunks_.pop_back();
-    if (size_ == 0) {
-      slots_.clear();
-      slots_.shrink_to_fit();
-      mask_ = 0;
-    }
-  }
-
-  // The fencing token that wrote entry `e`, 0 if none did.
-  uint64_t FenceOf(const Entry& e) const {
-    if (!e.fenced) return 0;
-    auto it = fences_.find(std::string(KeyOf(e)));
-    return it == fences_.end() ? 0 : it->second;
-  }
-
-  // Raises entry `e`'s fence to `token` (never lowers it).
-  void RaiseFence(Entry& e, uint64_t token) {
-    if (token == 0) return;
-    if (!e.fenced) {
-      fences_.emplace(std::string(KeyOf(e)), token);
-      heap_bytes += FenceBytes(KeyOf(e));
-      e.fenced = 1;
-      return;
-    }
-    uint64_t& fence = fences_[std::string(KeyOf(e))];
-    fence = std::max(fence, token);
-  }
-
-  // What the shard holds, in bytes: the tables plus what entries own on the heap.
-  size_t MemoryBytes() const {
-    return chunks_.size() * kChunkEntries * sizeof(Entry) + slots_.capacity() * sizeof(uint32_t) + sizeof(*this) +
-           heap_bytes;
-  }
-
-  uint64_t NextRandom() {
-    rng_ ^= rng_ << 13;
-    rng_ ^= rng_ >> 7;
-    rng_ ^= rng_ << 17;
-    return rng_;
-  }
-
-  SpinLock mu;
-  // Statistics, guarded by `mu`.
-  uint64_t hits = 0, misses = 0, decisions = 0, evictions = 0, evictions_active = 0, expirations = 0;
-  // Heap bytes owned by this shard's entries (keys, values, fences), kept up
-  // to date on every change so that Stats() need not walk the keys. Guarded by `mu`.
-  uint64_t heap_bytes = 0;
-
- private:
-  void PlaceSlot(uint32_t hash, uint32_t id) {
-    size_t pos = hash & mask_;
-    while (slots_[pos] != kEmpty) pos = (pos + 1) & mask_;
-    slots_[pos] = ((hash >> kIdBits) << kIdBits) | (id + 1);
-  }
-
-  size_t SlotOf(uint32_t hash, uint32_t id) const {
-    size_t pos = hash & mask_;
-    while ((slots_[pos] & kIdMask) != id + 1) pos = (pos + 1) & mask_;
-    return pos;
-  }
-
-  void RetargetSlot(uint32_t hash, uint32_t from, uint32_t to) {
-    const size_t pos = SlotOf(hash, from);
-    slots_[pos] = (slots_[pos] & ~kIdMask) | (to + 1);
-  }
-
-  // Backward-shift deletion keeps every probe chain unbroken without tombstones.
-  void RemoveSlot(uint32_t hash, uint32_t id) {
-    size_t hole = SlotOf(hash, id);
-    size_t pos = hole;
-    for (;;) {
-      pos = (pos + 1) & mask_;
-      const uint32_t slot = slots_[pos];
-      if (slot == kEmpty) break;
-      const size_t home = At((slot & kIdMask) - 1).hash & mask_;
-      // Move the slot back if its home is not cyclically within (hole, pos].
-      const bool stays = hole <= pos ? (home > hole && home <= pos) : (home > hole || home <= pos);
-      if (!stays) {
-        slots_[hole] = slot;
-        hole = pos;
-      }
-    }
-    slots_[hole] = kEmpty;
-  }
-
-  void Grow() {
-    const size_t capacity = slots_.empty() ? 16 : slots_.size() * 2;
-    slots_.assign(capacity, kEmpty);
-    mask_ = capacity - 1;
-    for (size_t i = 0; i < size_; ++i) PlaceSlot(At(i).hash, static_cast<uint32_t>(i));
-  }
-
-  std::vector<std::unique_ptr<Entry[]>> chunks_;
-  std::vector<uint32_t> slots_;
-  size_t mask_ = 0;
-  size_t size_ = 0;
-  uint64_t rng_ = 0x2545F4914F6CDD1DULL;
-  // Fencing tokens of the entries that have one (Entry::fenced); a fence is
-  // erased with its entry, so the map never outgrows the keys.
-  std::unordered_map<std::string, uint64_t> fences_;
-};
-
-// --- policy table -------------------------------------------------------------------
+// --- the store ----------------------------------------------------------------------
 
 // Each store gets a distinct id so that per-thread caches never confuse two
 // stores that happen to share an address.
 std::atomic<uint64_t> next_store_id{1};
-
-// A policy's id, valid while the store's policy generation is `generation`.
-struct PolicyRef {
-  uint16_t id = 0;
-  uint64_t generation = 0;
-};
 
 struct PolicyCache {
   uint64_t store_id = 0;
@@ -513,143 +70,6 @@ struct PolicyCache {
   uint16_t id = 0;
 };
 thread_local PolicyCache policy_cache;
-
-// Maps policies to 16-bit ids (entries store the id) and reuses the ids of
-// policies no entry uses any more.
-//
-// Every limiter entry holds one reference to its policy's id. An id whose
-// count is zero may be reclaimed, but a caller may have looked the id up (or
-// cached it per thread) and not yet stored it. So ids are handed out with the
-// table's generation, and a caller stores an id only under a shard lock after
-// checking that the generation is unchanged. Reclaim() unmaps the unused ids,
-// bumps the generation, then takes and releases every shard lock once: every
-// critical section that saw the old generation has then finished and its
-// references are counted; ids still unused are freed.
-class PolicyTable {
- public:
-  static constexpr size_t kMaxPolicies = 0xffff;
-  static constexpr size_t kChunk = 1024;
-
-  PolicyTable() = default;
-  PolicyTable(const PolicyTable&) = delete;
-  PolicyTable& operator=(const PolicyTable&) = delete;
-  ~PolicyTable() {
-    for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
-  }
-
-  uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
-
-  // The policy of an id some entry holds (so it is neither free nor changing).
-  const Policy& Get(uint16_t id) const { return SlotOf(id).policy; }
-
-  void Ref(uint16_t id) { SlotOf(id).refs.fetch_add(1, std::memory_order_relaxed); }
-  void Unref(uint16_t id) { SlotOf(id).refs.fetch_sub(1, std::memory_order_relaxed); }
-
-  // Looks up or adds `policy` (already validated). kResourceExhausted when the
-  // table is full even after reclaiming; `sync_shards` takes and releases
-  // every shard lock once. REQUIRES: the caller holds no shard lock.
-  Result<PolicyRef> Intern(const Policy& policy, const std::function<void()>& sync_shards) {
-    const uint64_t fingerprint = policy.Fingerprint();
-    {
-      std::shared_lock<std::shared_mutex> lock(mu_);
-      if (auto found = Lookup(policy, fingerprint)) return *found;
-    }
-    for (int attempt = 0;; ++attempt) {
-      {
-        std::unique_lock<std::shared_mutex> lock(mu_);
-        if (auto found = Lookup(policy, fingerprint)) return *found;
-        if (!free_.empty() || size_ < kMaxPolicies) {
-          uint16_t id;
-          if (!free_.empty()) {
-            id = free_.back();
-            free_.pop_back();
-          } else {
-            id = static_cast<uint16_t>(size_++);
-            if (id % kChunk == 0) chunks_[id / kChunk].store(new Slot[kChunk], std::memory_order_release);
-          }
-          Slot& slot = SlotOf(id);
-          slot.policy = policy;
-          slot.mapped = true;
-          slot.free = false;
-          auto [it, inserted] = ids_.try_emplace(fingerprint, id);
-          if (!inserted) {  // a fingerprint collision: the newer policy takes the map entry
-            SlotOf(it->second).mapped = false;
-            it->second = id;
-          }
-          return PolicyRef{id, generation()};
-        }
-      }
-      if (attempt > 0 || Reclaim(sync_shards) == 0) {
-        return ResourceExhaustedError("memory store: more than " + std::to_string(kMaxPolicies) +
-                                      " distinct policies in use at once");
-      }
-    }
-  }
-
- private:
-  struct Slot {
-    Policy policy;
-    std::atomic<uint32_t> refs{0};
-    bool mapped = false;  // ids_ maps the policy's fingerprint to this id; guarded by mu_
-    bool free = false;    // in free_; guarded by mu_
-  };
-
-  Slot& SlotOf(uint16_t id) const { return chunks_[id / kChunk].load(std::memory_order_acquire)[id % kChunk]; }
-
-  // REQUIRES: mu_ held (shared or exclusive).
-  std::optional<PolicyRef> Lookup(const Policy& policy, uint64_t fingerprint) const {
-    auto it = ids_.find(fingerprint);
-    if (it != ids_.end() && SlotOf(it->second).policy == policy) return PolicyRef{it->second, generation()};
-    return std::nullopt;
-  }
-
-  // Frees the ids no entry uses; returns how many are free afterwards.
-  size_t Reclaim(const std::function<void()>& sync_shards) {
-    std::lock_guard<std::mutex> reclaiming(reclaim_mu_);
-    std::vector<uint16_t> unused;
-    {
-      std::unique_lock<std::shared_mutex> lock(mu_);
-      if (!free_.empty()) return free_.size();  // another caller just reclaimed
-      for (size_t i = 0; i < size_; ++i) {
-        Slot& slot = SlotOf(static_cast<uint16_t>(i));
-        if (slot.free || slot.refs.load(std::memory_order_relaxed) != 0) continue;
-        unused.push_back(static_cast<uint16_t>(i));
-        if (slot.mapped) {
-          ids_.erase(slot.policy.Fingerprint());
-          slot.mapped = false;
-        }
-      }
-      generation_.fetch_add(1, std::memory_order_relaxed);
-    }
-    // Lookups can no longer return the unused ids, and ids handed out before
-    // are refused under the shard locks from now on: wait for the critical
-    // sections that may still have stored one.
-    sync_shards();
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    for (uint16_t id : unused) {
-      Slot& slot = SlotOf(id);
-      if (slot.refs.load(std::memory_order_relaxed) == 0) {
-        slot.free = true;
-        slot.policy = Policy{};
-        free_.push_back(id);
-      } else if (ids_.try_emplace(slot.policy.Fingerprint(), id).second) {
-        slot.mapped = true;  // stored just before the generation changed: still in use
-      }
-    }
-    return free_.size();
-  }
-
-  mutable std::shared_mutex mu_;
-  std::mutex reclaim_mu_;  // one Reclaim at a time
-  std::atomic<uint64_t> generation_{0};
-  // Slots in chunks that never move, so Get() needs no lock.
-  std::array<std::atomic<Slot*>, (kMaxPolicies + kChunk) / kChunk> chunks_{};
-  size_t size_ = 0;                              // ids ever used; guarded by mu_
-  std::vector<uint16_t> free_;                   // guarded by mu_
-  std::unordered_map<uint64_t, uint16_t> ids_;  // fingerprint -> id; guarded by mu_
-};
-
-// --- the store ----------------------------------------------------------------------
 
 // Why an entry is removed.
 enum class Removal : uint8_t {
