@@ -165,10 +165,12 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
   Record record;
   record.key = key;
   SLUICE_ASSIGN_OR_RETURN(record.expires_at_ns, r.Int("x"));
-  if (fields.find("f") != fields.end()) {
-    SLUICE_ASSIGN_OR_RETURN(const int64_t fence, r.Int("f"));
-    if (fence < 0) return r.Error("f", "negative fencing token");
-    record.fencing_token = static_cast<uint64_t>(fence);
+  if (auto it = fields.find("f"); it != fields.end()) {
+    const std::string& text = it->second;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), record.fencing_token);
+    if (ec != std::errc() || ptr != text.data() + text.size()) {
+      return r.Error("f", "\"" + text + "\" is not an unsigned 64-bit fencing token");
+    }
   }
   if (internal::IsExpired(record.expires_at_ns, now_ns)) return std::optional<Record>();
   SLUICE_ASSIGN_OR_RETURN(std::string_view kind, r.String("k"));

@@ -37,7 +37,14 @@ namespace {
 // Returns {1} when applied, {0, i} when key i changed since it was read, and
 // {-1, i, seen} when key i was written under a newer fencing token. Nothing is
 // written unless every check passes.
+//
+// Fencing tokens are unsigned 64-bit decimals: Lua's doubles cannot hold them
+// exactly, so they are compared as digit strings (canonical, no leading zeros).
 constexpr std::string_view kCommitScript = R"lua(
+local function newer(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
 local n = tonumber(ARGV[1])
 local pos = 2
 local plan = {}
@@ -45,15 +52,15 @@ for i = 1, n do
   local expected = ARGV[pos]
   local fence = ARGV[pos + 2]
   -- "r<N>" raises the fence to N without checking it (import, Put).
-  if string.sub(fence, 1, 1) == 'r' then fence = 0 else fence = tonumber(fence) end
+  if string.sub(fence, 1, 1) == 'r' then fence = '0' end
   local nf = tonumber(ARGV[pos + 5])
   if expected ~= '*' then
     local current = redis.call('HGET', KEYS[i], 'v') or ''
     if current ~= expected then return {0, i} end
   end
-  if fence > 0 then
+  if fence ~= '0' then
     local seen = redis.call('HGET', KEYS[i], 'f')
-    if seen and tonumber(seen) > fence then return {-1, i, seen} end
+    if seen and newer(seen, fence) then return {-1, i, seen} end
   end
   plan[i] = pos
   pos = pos + 6 + 2 * nf
@@ -66,8 +73,8 @@ for i = 1, n do
     local given = ARGV[p + 2]
     if string.sub(given, 1, 1) == 'r' then
       given = string.sub(given, 2)
-      if given ~= '0' and (not fence or tonumber(given) > tonumber(fence)) then fence = given end
-    elseif tonumber(given) > 0 then
+      if given ~= '0' and (not fence or newer(given, fence)) then fence = given end
+    elseif given ~= '0' then
       fence = given
     end
     redis.call('DEL', KEYS[i])

@@ -100,7 +100,7 @@ TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
     // suite runs the same code as a function library.
     testing::SimulatedClock clock(0);
     auto store = CreateRedisStore({.uri = RedisUri(),
-                                   .key_prefix = "lua-extremes:",
+                                   .key_prefix = "lua-extremes" + RunId() + ":",
                                    .time_source = TimeSource::kClient,
                                    .clock = &clock,
                                    .use_functions = false});

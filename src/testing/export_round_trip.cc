@@ -45,8 +45,8 @@ std::vector<Record> ExportTestRecords(std::string_view prefix, int64_t now_ns) {
       Used(p + "log", Policy::SlidingWindowLog(10, seconds(10)), 2, 3, now_ns, 15),
       Used(p + "swc", Policy::SlidingWindowCounter(50, seconds(10)), 4, 5, now_ns, 16),
       Used(p + "tb:big", Policy::TokenBucket(1'000'000'000'000, 7, hours(1)), 123'456'789, 1, now_ns,
-           // The largest token a lock hands out (Redis counters are int64).
-           9'223'372'036'854'775'807ull),
+           // The largest fencing token there is.
+           18'446'744'073'709'551'615ull),
       Record{p + "bytes:forever", std::string("agg\x00\x01\xfe", 6), 0, 17},
       Record{p + std::string("bytes:\xff\x00", 8), std::string(300, 'z'), now_ns + 3'600'000'000'000, 18},
       Record{p + "bytes:unfenced", std::string(), now_ns + 60'000'000'000, 0},
