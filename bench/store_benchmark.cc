@@ -242,6 +242,21 @@ void BM_MemoryPerKey(benchmark::State& state, const sluice::Policy& policy, size
   state.counters["keys"] = live_keys;
 }
 
+// --- statistics ------------------------------------------------------------------
+
+// Stats() is what a metrics scrape calls every few seconds: its cost should
+// follow the number of shards, not of keys (compare /0 with /1000000).
+void BM_Stats(benchmark::State& state, size_t n) {
+  std::unique_ptr<sluice::MemoryStore> store = NewStore();
+  const std::vector<std::string>& keys = Keys();
+  const sluice::Policy policy = Algos()[0].policy;
+  for (size_t i = 0; i < n; ++i) {
+    if (!store->Decide(keys[i], policy).ok()) std::abort();
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(store->Stats());
+  state.counters["keys"] = static_cast<double>(store->Stats().keys);
+}
+
 void RegisterAll() {
   for (const AlgoCase& algo : Algos()) {
     for (const bool cached : {false, true}) {
@@ -260,6 +275,9 @@ void RegisterAll() {
   }
   for (const size_t n : {size_t{100'000}, size_t{1'000'000}}) {
     benchmark::RegisterBenchmark(("BM_KeyPick/" + std::to_string(n)).c_str(), BM_KeyPick, n);
+  }
+  for (const size_t n : {size_t{0}, size_t{1'000'000}}) {
+    benchmark::RegisterBenchmark(("BM_Stats/" + std::to_string(n)).c_str(), BM_Stats, n);
   }
   const AlgoCase& token_bucket = Algos()[0];
   benchmark::RegisterBenchmark("BM_MemoryPerKey/token_bucket/1000000", BM_MemoryPerKey, token_bucket.policy,

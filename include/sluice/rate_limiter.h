@@ -39,6 +39,7 @@
 #include "sluice/algorithms.h"
 #include "sluice/decision.h"
 #include "sluice/result.h"
+#include "sluice/state_export.h"
 #include "sluice/store.h"
 #include "sluice/visibility.h"
 
@@ -200,16 +201,10 @@ class SLUICE_EXPORT KeyedLimiter {
   std::string key_;
 };
 
-}  // namespace sluice
-
 // ---- Configuration and state, saved and restored ------------------------------
 // A limiter's configuration as JSON (no state), and the complete state of all
 // its keys through the streaming export format (sluice/state_export.h), for
 // backup, restore and migration between stores: memory, Redis, RocksDB alike.
-
-#include "sluice/state_export.h"
-
-namespace sluice {
 
 // The JSON form of `config` that LimiterConfig::FromJson reads back: every
 // field, e.g. {"policy":"token_bucket","id":"api","limit":100,"rate":

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "internal/backoff.h"
+#include "internal/expiry.h"
 #include "persist/checkpoint_format.h"
 #include "sluice/checkpoint.h"
 #include "util/crc32c.h"
@@ -241,7 +242,7 @@ class CoordinatorImpl final : public CheckpointCoordinator {
     SLUICE_RETURN_IF_ERROR(encoder.Start());
     Status add;
     SLUICE_RETURN_IF_ERROR(store_->Scan(options_.prefix, [&](const Record& record) {
-      if (record.expires_at_ns != 0 && record.expires_at_ns <= now) return true;  // expired: not worth keeping
+      if (internal::IsExpired(record.expires_at_ns, now)) return true;  // expired: not worth keeping
       add = encoder.Add(record);
       return add.ok();
     }));
@@ -283,7 +284,7 @@ class CoordinatorImpl final : public CheckpointCoordinator {
     Status store_error;
     Status s = internal::DecodeCheckpoint(
         bytes, options_.readable_compressions, options_.max_restore_bytes, [&](Record&& record) {
-          if (record.expires_at_ns != 0 && record.expires_at_ns <= now) {
+          if (internal::IsExpired(record.expires_at_ns, now)) {
             ++report->expired;
             return true;
           }

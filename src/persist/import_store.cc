@@ -5,12 +5,14 @@
 // at a time, in one pass (best effort, or a dry run) or two (all or nothing:
 // check everything, then re-read and apply).
 
+#include "sluice/state_export.h"
+
 #include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
 
-#include "sluice/state_export.h"
+#include "internal/expiry.h"
 
 namespace sluice {
 namespace {
@@ -103,7 +105,7 @@ Plan ChangePolicy(Record record, const Policy& current, PolicyChangeStrategy str
     }
   }
   // A state that is already fresh again needs no key.
-  if (record.expires_at_ns != 0 && record.expires_at_ns <= now_ns) {
+  if (internal::IsExpired(record.expires_at_ns, now_ns)) {
     plan.kind = Plan::Kind::kDelete;
   } else {
     plan.kind = Plan::Kind::kPut;
@@ -131,7 +133,7 @@ Plan PlanRecord(const ExportEntry& entry, const ImportOptions& options, int64_t 
     plan.record.key = record.key;
     return plan;
   }
-  if (record.expires_at_ns != 0 && record.expires_at_ns <= now_ns) {
+  if (internal::IsExpired(record.expires_at_ns, now_ns)) {
     plan.kind = Plan::Kind::kExpired;
     plan.record.key = record.key;
     return plan;
