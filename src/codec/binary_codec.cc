@@ -14,6 +14,7 @@
 
 #include "codec/codec_internal.h"
 #include "sluice/state_codec.h"
+#include "util/coding.h"
 #include "util/crc32c.h"
 
 namespace sluice {
@@ -27,33 +28,13 @@ enum class RecordKind : uint8_t {
 
 constexpr size_t kTrailerSize = 4;
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
+using internal::DecodeFixed32;
+using internal::PutFixed32;
+using internal::PutLengthPrefixed;
+using internal::PutSignedVarint64;
+using internal::PutVarint64;
+using internal::ZigZagDecode;
 
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-int64_t UnZigZag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1)); }
-
-void PutSigned(std::string* out, int64_t v) { PutVarint(out, ZigZag(v)); }
-
-void PutBytes(std::string* out, std::string_view bytes) {
-  PutVarint(out, bytes.size());
-  out->append(bytes);
-}
-
-void PutFixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint32_t GetFixed32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
 
 template <class... Ts>
 struct Overloaded : Ts... {
@@ -67,15 +48,15 @@ void PutState(std::string* out, const LimiterState& state) {
   std::visit(
       [&](const auto& s) {
         using S = std::decay_t<decltype(s)>;
-        for (const auto& f : internal::StateFields<S>::kFields) PutSigned(out, s.*f.member);
+        for (const auto& f : internal::StateFields<S>::kFields) PutSignedVarint64(out, s.*f.member);
         if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
-          PutVarint(out, s.entries.size());
+          PutVarint64(out, s.entries.size());
           // Times as differences from the previous time (the first from
           // updated_ns), computed modulo 2^64 so that any values round-trip.
           uint64_t prev = static_cast<uint64_t>(s.updated_ns);
           for (const LogEntry& e : s.entries) {
-            PutSigned(out, static_cast<int64_t>(static_cast<uint64_t>(e.time_ns) - prev));
-            PutSigned(out, e.cost);
+            PutSignedVarint64(out, static_cast<int64_t>(static_cast<uint64_t>(e.time_ns) - prev));
+            PutSignedVarint64(out, e.cost);
             prev = static_cast<uint64_t>(e.time_ns);
           }
         }
@@ -99,25 +80,26 @@ class Reader {
   }
 
   Result<uint64_t> Varint(std::string_view field) {
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= data_.size()) return Truncated(field);
-      uint64_t b = static_cast<unsigned char>(data_[pos_++]);
-      if (shift == 63 && b > 1)
+    const internal::VarintRead read = internal::DecodeVarint64(data_.substr(pos_));
+    switch (read.outcome) {
+      case internal::VarintRead::Outcome::kOk:
+        pos_ += read.length;
+        return read.value;
+      case internal::VarintRead::Outcome::kTruncated:
+        pos_ = data_.size();
+        return Truncated(field);
+      case internal::VarintRead::Outcome::kOverflow:
         return InvalidArgumentError(std::string(field) + ": varint overflows 64 bits");
-      v |= (b & 0x7f) << shift;
-      if ((b & 0x80) == 0) {
+      case internal::VarintRead::Outcome::kNonCanonical:
         // One encoding per value: no redundant high zero groups.
-        if (b == 0 && shift > 0) return InvalidArgumentError(std::string(field) + ": non-canonical varint");
-        return v;
-      }
+        return InvalidArgumentError(std::string(field) + ": non-canonical varint");
     }
-    return InvalidArgumentError(std::string(field) + ": varint longer than 10 bytes");
+    return InternalError("unreachable");
   }
 
   Result<int64_t> Signed(std::string_view field) {
     SLUICE_ASSIGN_OR_RETURN(uint64_t u, Varint(field));
-    return UnZigZag(u);
+    return ZigZagDecode(u);
   }
 
   Result<uint8_t> Byte(std::string_view field) {
@@ -181,21 +163,21 @@ namespace internal {
 
 std::string EncodeRecordBinaryAtVersion(const Record& record, int64_t version) {
   std::string out(kRecordBinaryMagic);
-  PutVarint(&out, static_cast<uint64_t>(version));
+  PutVarint64(&out, static_cast<uint64_t>(version));
   const auto* bytes = std::get_if<std::string>(&record.value);
   out.push_back(static_cast<char>(bytes != nullptr ? RecordKind::kBytes : RecordKind::kLimiter));
-  PutBytes(&out, record.key);
-  PutSigned(&out, record.expires_at_ns);
-  if (version >= kFencingTokenVersion) PutVarint(&out, record.fencing_token);
+  PutLengthPrefixed(&out, record.key);
+  PutSignedVarint64(&out, record.expires_at_ns);
+  if (version >= kFencingTokenVersion) PutVarint64(&out, record.fencing_token);
   if (bytes != nullptr) {
-    PutBytes(&out, *bytes);
+    PutLengthPrefixed(&out, *bytes);
   } else {
     const auto& limiter = std::get<LimiterRecord>(record.value);
     const Policy& p = limiter.policy;
     out.push_back(static_cast<char>(p.algorithm));
-    PutSigned(&out, p.limit);
-    PutSigned(&out, p.refill_amount);
-    PutSigned(&out, p.interval.count());
+    PutSignedVarint64(&out, p.limit);
+    PutSignedVarint64(&out, p.refill_amount);
+    PutSignedVarint64(&out, p.interval.count());
     out.push_back(static_cast<char>(p.alignment));
     PutState(&out, limiter.state);
   }
@@ -221,7 +203,7 @@ Result<Record> DecodeRecordBinary(std::string_view bytes, int64_t now_ns,
     return DataLossError("binary record truncated: " + std::to_string(bytes.size()) + " bytes");
   }
   const std::string_view covered = bytes.substr(0, bytes.size() - kTrailerSize);
-  const uint32_t stored = internal::crc32c::Unmask(GetFixed32(bytes.data() + covered.size()));
+  const uint32_t stored = internal::crc32c::Unmask(DecodeFixed32(bytes.data() + covered.size()));
   const uint32_t computed = internal::crc32c::Value(covered);
 
   // Every version keeps the trailer, so the checksum is checked before anything

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "internal/state_fields.h"
+#include "util/coding.h"
 #include "util/crc32c.h"
 
 namespace sluice::internal {
@@ -30,36 +31,6 @@ constexpr uint8_t kEndTag = 0xff;
 // Encoded records are handed on (and compressed) in pieces of about this size.
 constexpr size_t kBodyPiece = 256 * 1024;
 
-void PutVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-int64_t UnZigZag(uint64_t u) { return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1)); }
-void PutSigned(std::string* out, int64_t v) { PutVarint(out, ZigZag(v)); }
-void PutString(std::string* out, std::string_view s) {
-  PutVarint(out, s.size());
-  out->append(s);
-}
-void PutFixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-void PutFixed64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
-}
-uint32_t GetFixed32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
-uint64_t GetFixed64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(p[i])) << (8 * i);
-  return v;
-}
 // a - b and b + d modulo 2^64: differences of any two int64 round-trip.
 int64_t Diff(int64_t a, int64_t b) { return static_cast<int64_t>(static_cast<uint64_t>(a) - static_cast<uint64_t>(b)); }
 int64_t Add(int64_t b, int64_t d) { return static_cast<int64_t>(static_cast<uint64_t>(b) + static_cast<uint64_t>(d)); }
@@ -82,22 +53,16 @@ class Reader {
     return true;
   }
   bool Varint(uint64_t* v) {
-    uint64_t out = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= data_.size()) return false;
-      const uint64_t b = static_cast<unsigned char>(data_[pos_++]);
-      out |= (b & 0x7f) << shift;
-      if ((b & 0x80) == 0) {
-        *v = out;
-        return true;
-      }
-    }
-    return false;
+    const VarintRead read = DecodeVarint64(data_.substr(pos_));
+    if (!read.ok()) return false;
+    *v = read.value;
+    pos_ += read.length;
+    return true;
   }
   bool Signed(int64_t* v) {
     uint64_t u;
     if (!Varint(&u)) return false;
-    *v = UnZigZag(u);
+    *v = ZigZagDecode(u);
     return true;
   }
   bool String(std::string_view* s) {
@@ -147,10 +112,10 @@ Status CheckpointEncoder::Emit(std::string_view piece) {
 Status CheckpointEncoder::Start() {
   std::string h(kCheckpointMagic);
   h.push_back(static_cast<char>(kCheckpointFormatVersion));
-  PutVarint(&h, header_.id);
-  PutSigned(&h, header_.created_ns);
-  PutString(&h, header_.compression);
-  PutString(&h, header_.source);
+  PutVarint64(&h, header_.id);
+  PutSignedVarint64(&h, header_.created_ns);
+  PutLengthPrefixed(&h, header_.compression);
+  PutLengthPrefixed(&h, header_.source);
   PutFixed32(&h, crc::Mask(crc::Value(h)));
   if (compression_ != nullptr) {
     SLUICE_ASSIGN_OR_RETURN(compressor_, compression_->NewCompressor());
@@ -201,37 +166,37 @@ Status CheckpointEncoder::Add(const Record& record) {
   size_t shared = 0;
   const size_t max_shared = std::min(prev_key_.size(), record.key.size());
   while (shared < max_shared && prev_key_[shared] == record.key[shared]) ++shared;
-  PutVarint(&out, shared);
-  PutString(&out, std::string_view(record.key).substr(shared));
+  PutVarint64(&out, shared);
+  PutLengthPrefixed(&out, std::string_view(record.key).substr(shared));
   prev_key_ = record.key;
-  if (record.fencing_token != 0) PutVarint(&out, record.fencing_token);
-  if (record.expires_at_ns != 0) PutSigned(&out, Diff(record.expires_at_ns, header_.created_ns));
+  if (record.fencing_token != 0) PutVarint64(&out, record.fencing_token);
+  if (record.expires_at_ns != 0) PutSignedVarint64(&out, Diff(record.expires_at_ns, header_.created_ns));
   if (limiter == nullptr) {
-    PutString(&out, std::get<std::string>(record.value));
+    PutLengthPrefixed(&out, std::get<std::string>(record.value));
   } else {
     if ((tag & kKindMask) == kKindNewPolicy) {
       const Policy& p = limiter->policy;
       out.push_back(static_cast<char>(p.algorithm));
-      PutSigned(&out, p.limit);
-      PutSigned(&out, p.refill_amount);
-      PutSigned(&out, p.interval.count());
+      PutSignedVarint64(&out, p.limit);
+      PutSignedVarint64(&out, p.refill_amount);
+      PutSignedVarint64(&out, p.interval.count());
       out.push_back(static_cast<char>(p.alignment));
     } else if ((tag & kSamePolicy) == 0) {
-      PutVarint(&out, index);
+      PutVarint64(&out, index);
     }
     if ((tag & kOwnAlgorithm) != 0) out.push_back(static_cast<char>(AlgorithmOf(limiter->state)));
     std::visit(
         [&](const auto& s) {
           using S = std::decay_t<decltype(s)>;
           for (const auto& f : StateFields<S>::kFields) {
-            PutSigned(&out, IsTime(f.json_name) ? Diff(s.*f.member, header_.created_ns) : s.*f.member);
+            PutSignedVarint64(&out, IsTime(f.json_name) ? Diff(s.*f.member, header_.created_ns) : s.*f.member);
           }
           if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
-            PutVarint(&out, s.entries.size());
+            PutVarint64(&out, s.entries.size());
             int64_t prev = s.updated_ns;
             for (const LogEntry& e : s.entries) {
-              PutSigned(&out, Diff(e.time_ns, prev));
-              PutSigned(&out, e.cost);
+              PutSignedVarint64(&out, Diff(e.time_ns, prev));
+              PutSignedVarint64(&out, e.cost);
               prev = e.time_ns;
             }
           }
@@ -281,7 +246,7 @@ Result<ParsedHeader> ParseHeader(std::string_view file) {
   out.header.source = source;
   const size_t end = kCheckpointMagic.size() + r.pos();
   if (file.size() < end + 4) return DataLossError("checkpoint truncated in its header");
-  if (crc::Unmask(GetFixed32(file.data() + end)) != crc::Value(file.substr(0, end))) {
+  if (crc::Unmask(DecodeFixed32(file.data() + end)) != crc::Value(file.substr(0, end))) {
     return DataLossError("checkpoint header checksum mismatch");
   }
   out.size = end + 4;
@@ -299,7 +264,7 @@ Result<CheckpointHeader> VerifyCheckpoint(std::string_view file, uint32_t* file_
   if (std::string_view(t, 8) != kCheckpointEndMagic) {
     return DataLossError("checkpoint truncated or corrupt: no end marker");
   }
-  const uint32_t stored = crc::Unmask(GetFixed32(t + 16));
+  const uint32_t stored = crc::Unmask(DecodeFixed32(t + 16));
   const uint32_t computed = crc::Value(file.substr(0, file.size() - 4));
   if (stored != computed) {
     return DataLossError("checkpoint checksum mismatch (" + std::to_string(file.size()) + " bytes)");
@@ -312,7 +277,7 @@ Status DecodeCheckpoint(std::string_view file, const std::vector<std::shared_ptr
                         size_t max_body_bytes, const std::function<bool(Record&&)>& visit) {
   SLUICE_ASSIGN_OR_RETURN(ParsedHeader h, ParseHeader(file));
   if (file.size() < h.size + kCheckpointTrailerSize) return DataLossError("checkpoint truncated");
-  const uint64_t expected = GetFixed64(file.data() + file.size() - kCheckpointTrailerSize + 8);
+  const uint64_t expected = DecodeFixed64(file.data() + file.size() - kCheckpointTrailerSize + 8);
   std::string_view body = file.substr(h.size, file.size() - h.size - kCheckpointTrailerSize);
   std::string decompressed;
   if (h.header.compression != "none") {

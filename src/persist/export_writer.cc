@@ -35,39 +35,6 @@ std::string_view PolicyChangeStrategyName(PolicyChangeStrategy strategy) {
 
 namespace internal {
 
-void PutExportVarint(std::string* out, uint64_t v) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7f) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void PutExportFixed32(std::string* out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-uint32_t GetExportFixed32(const char* p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v |= uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-  return v;
-}
-
-VarintRead GetExportVarint(std::string_view data) {
-  uint64_t v = 0;
-  for (int i = 0; i < 10; ++i) {
-    if (static_cast<size_t>(i) >= data.size()) return {0, 0};
-    const uint64_t b = static_cast<unsigned char>(data[static_cast<size_t>(i)]);
-    if (i == 9 && b > 1) return {0, -1};
-    v |= (b & 0x7f) << (7 * i);
-    if ((b & 0x80) == 0) {
-      if (b == 0 && i > 0) return {0, -1};
-      return {v, i + 1};
-    }
-  }
-  return {0, -1};
-}
-
 std::string ExportHeaderToJson(const ExportHeader& header) {
   Json o = Json::MakeObject();
   o.Set("format", Json::String(std::string(kExportFormatName)));
@@ -176,8 +143,8 @@ class ExportWriterImpl final : public ExportWriter {
       head = json + "\n";
     } else {
       head.append(kExportBinaryMagic);
-      internal::PutExportVarint(&head, static_cast<uint64_t>(kExportFormatVersion));
-      internal::PutExportVarint(&head, json.size());
+      internal::PutVarint64(&head, static_cast<uint64_t>(kExportFormatVersion));
+      internal::PutVarint64(&head, json.size());
       head.append(json);
     }
     // The header is never compressed: a reader must learn the compression from it.
@@ -194,7 +161,7 @@ class ExportWriterImpl final : public ExportWriter {
       piece.push_back('\n');
     } else {
       const std::string bytes = EncodeRecordBinary(record);
-      internal::PutExportVarint(&piece, bytes.size());
+      internal::PutVarint64(&piece, bytes.size());
       piece.append(bytes);
     }
     crc_ = internal::crc32c::Extend(crc_, piece.data(), piece.size());
@@ -215,9 +182,9 @@ class ExportWriterImpl final : public ExportWriter {
     if (header_.encoding == ExportEncoding::kNdjson) {
       tail = internal::NdjsonTrailer(count_, crc_);
     } else {
-      internal::PutExportVarint(&tail, 0);  // a zero length ends the records
-      internal::PutExportVarint(&tail, count_);
-      internal::PutExportFixed32(&tail, internal::crc32c::Mask(crc_));
+      internal::PutVarint64(&tail, 0);  // a zero length ends the records
+      internal::PutVarint64(&tail, count_);
+      internal::PutFixed32(&tail, internal::crc32c::Mask(crc_));
     }
     SLUICE_RETURN_IF_ERROR(Body(tail));
     if (compressor_ != nullptr) {

@@ -68,17 +68,17 @@ class ExportReaderImpl final : public ExportReader {
       SLUICE_RETURN_IF_ERROR(ReadRaw(4 + 10 + 10));
       if (pending_.size() < 4) return DataLossError("export stream truncated inside its magic");
       std::string_view rest = std::string_view(pending_).substr(4);
-      const internal::VarintRead version = internal::GetExportVarint(rest);
-      if (version.length == 0) return DataLossError("export stream truncated inside its header");
-      if (version.length < 0) return DataLossError("binary export: malformed format version");
+      const internal::VarintRead version = internal::DecodeVarint64(rest);
+      if (version.truncated()) return DataLossError("export stream truncated inside its header");
+      if (version.malformed()) return DataLossError("binary export: malformed format version");
       if (version.value != static_cast<uint64_t>(kExportFormatVersion)) {
         return InvalidArgumentError("unsupported export format version " + std::to_string(version.value) +
                                     "; this build reads " + std::to_string(kExportFormatVersion));
       }
       rest.remove_prefix(static_cast<size_t>(version.length));
-      const internal::VarintRead length = internal::GetExportVarint(rest);
-      if (length.length == 0) return DataLossError("export stream truncated inside its header");
-      if (length.length < 0 || length.value > kMaxHeaderBytes) {
+      const internal::VarintRead length = internal::DecodeVarint64(rest);
+      if (length.truncated()) return DataLossError("export stream truncated inside its header");
+      if (length.malformed() || length.value > kMaxHeaderBytes) {
         return DataLossError("binary export: malformed header length");
       }
       const size_t start = 4 + static_cast<size_t>(version.length) + static_cast<size_t>(length.length);
@@ -267,9 +267,9 @@ class ExportReaderImpl final : public ExportReader {
 
   Result<bool> NextFrame(ExportEntry* entry) {
     SLUICE_ASSIGN_OR_RETURN(bool have, Have(10));
-    internal::VarintRead len = internal::GetExportVarint(std::string_view(buf_).substr(pos_));
-    if (len.length == 0) return Truncated(have ? "inside a record length" : "before its trailer");
-    if (len.length < 0) {
+    internal::VarintRead len = internal::DecodeVarint64(std::string_view(buf_).substr(pos_));
+    if (len.truncated()) return Truncated(have ? "inside a record length" : "before its trailer");
+    if (len.malformed()) {
       return DataLossError("export stream: malformed record length after " + std::to_string(count_) + " records");
     }
     if (len.value == 0) {
@@ -277,12 +277,12 @@ class ExportReaderImpl final : public ExportReader {
       // may move the buffer's contents: positions are taken after it.)
       SLUICE_ASSIGN_OR_RETURN(have, Have(1 + 10 + 4));
       const size_t start = pos_ + 1;
-      internal::VarintRead count = internal::GetExportVarint(std::string_view(buf_).substr(start));
-      if (count.length <= 0 || buf_.size() < start + static_cast<size_t>(count.length) + 4) {
-        return count.length < 0 ? DataLossError("export stream: malformed trailer") : Truncated("inside its trailer");
+      internal::VarintRead count = internal::DecodeVarint64(std::string_view(buf_).substr(start));
+      if (!count.ok() || buf_.size() < start + static_cast<size_t>(count.length) + 4) {
+        return count.malformed() ? DataLossError("export stream: malformed trailer") : Truncated("inside its trailer");
       }
       const size_t crc_at = start + static_cast<size_t>(count.length);
-      const uint32_t crc = internal::crc32c::Unmask(internal::GetExportFixed32(buf_.data() + crc_at));
+      const uint32_t crc = internal::crc32c::Unmask(internal::DecodeFixed32(buf_.data() + crc_at));
       pos_ = crc_at + 4;
       SLUICE_RETURN_IF_ERROR(CheckTrailer(count.value, crc));
       return false;
