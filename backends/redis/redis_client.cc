@@ -174,7 +174,7 @@ RedisClient::RedisClient(ClientOptions options) : options_(std::move(options)) {
 }
 
 RedisClient::RedisClient(Endpoint endpoint, milliseconds connect_timeout)
-    : RedisClient(ClientOptions{.seeds = {std::move(endpoint)}, .connect_timeout = connect_timeout, .observer = {}}) {}
+    : RedisClient(ClientOptions{.seeds = {std::move(endpoint)}, .connect_timeout = connect_timeout}) {}
 
 RedisClient::~RedisClient() = default;
 

@@ -63,7 +63,7 @@ struct ClientOptions {
   // TRYAGAIN / CLUSTERDOWN / an unreachable master before it fails.
   std::chrono::milliseconds redirect_timeout{5000};
   // Where degraded paths are reported (fallback to EVALSHA, reconnects).
-  Observer observer;
+  Observer observer{};
 };
 
 // One script call, for EvalMany.

@@ -63,76 +63,10 @@ INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest,
                                            StoreFactory{"redis_cluster", MakeClusterStore}),
                          [](const auto& param_info) { return param_info.param.name; });
 
-// A policy with parameters anywhere in their valid range, small or huge, so
-// the scripts' bignum arithmetic meets 128-bit intermediates.
-Policy RandomPolicy(std::mt19937_64& rng) {
-  auto pick = [&](std::initializer_list<int64_t> values) {
-    std::vector<int64_t> v(values);
-    return v[rng() % v.size()];
-  };
-  const int64_t limit = pick({1, 3, 7, 1000, 999'983, 1'000'000'000'000'000});
-  const int64_t amount = pick({1, 2, 7, 1'000'000, 999'999'999'989, 1'000'000'000'000'000});
-  const auto interval = std::chrono::nanoseconds(
-      pick({1, 7, 1'000'000, 1'000'000'000, 86'400'000'000'000, 36'525LL * 86'400'000'000'000}));
-  switch (rng() % 6) {
-    case 0:
-      return Policy::TokenBucket(limit, amount, interval);
-    case 1:
-      return Policy::Gcra(limit, amount, interval);
-    case 2:
-      return Policy::FixedWindow(limit, interval);
-    case 3:
-      return Policy::CalendarWindow(limit, static_cast<WindowAlignment>(1 + rng() % 4));
-    case 4:
-      return Policy::SlidingWindowLog(std::min<int64_t>(limit, 1000), interval);
-    default:
-      return Policy::SlidingWindowCounter(limit, interval);
-  }
-}
-
-// The Lua decisions equal the C++ algorithm's for random policies, costs,
-// operations and times, from the epoch to the end of int64 time.
-TEST(RedisStoreLua, MatchesTheCppAlgorithmOnExtremeValues) {
-  if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  for (uint64_t seed = 1; seed <= 300; ++seed) {
-    // A store per seed: a store's time never runs backwards, and each seed
-    // starts somewhere else in time. As scripts (EVALSHA); the conformance
-    // suite runs the same code as a function library.
-    testing::SimulatedClock clock(0);
-    auto store = CreateRedisStore({.uri = RedisUri(),
-                                   .key_prefix = "lua-extremes" + RunId() + ":",
-                                   .time_source = TimeSource::kClient,
-                                   .clock = &clock,
-                                   .use_functions = false});
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    std::mt19937_64 rng(seed);
-    Policy p = RandomPolicy(rng);
-    while (!p.Validate().ok()) p = RandomPolicy(rng);
-    const std::string key = "k" + std::to_string(seed);
-    std::optional<LimiterState> model;
-    const int64_t starts[] = {0, 1'700'000'000'000'000'000, 9'000'000'000'000'000'000};
-    clock.SetWall(starts[rng() % 3] + static_cast<int64_t>(rng() % 1'000'000'000'000));
-    for (int step = 0; step < 40; ++step) {
-      const int64_t jumps[] = {0, 1, 999, 1'000'000'007, p.interval.count() / 3, p.interval.count()};
-      const int64_t jump = jumps[rng() % 6];
-      if (clock.NowNanos() <= INT64_MAX - jump) clock.Advance(std::chrono::nanoseconds(jump));
-      const uint64_t pick = rng() % 10;
-      const Operation op = pick == 0  ? Operation::kReset
-                           : pick < 2 ? Operation::kRefund
-                           : pick < 4 ? Operation::kPeek
-                                      : Operation::kConsume;
-      const int64_t costs[] = {0, 1, p.limit / 2, p.limit};
-      const int64_t cost = costs[rng() % 4];
-      Result<Evaluation> want = Evaluate(p, model, op, cost, clock.NowNanos());
-      ASSERT_TRUE(want.ok()) << want.status().ToString();
-      Result<Decision> got = (*store)->Decide(DecideRequest{key, &p, cost, op});
-      ASSERT_TRUE(got.ok()) << got.status().ToString();
-      ASSERT_EQ(*got, want->decision) << p.ToString() << " seed " << seed << " step " << step << " "
-                                      << OperationName(op) << " " << cost << " at " << clock.NowNanos()
-                                      << ": got " << ToString(*got) << ", want " << ToString(want->decision);
-    }
-  }
-}
+// The scripts' exactness on extreme values (bignum arithmetic, the end of
+// int64 time) is checked by the conformance suite's
+// DecidesLikeTheAlgorithmOnExtremeValues and AgreesAtTheEndOfTime above, on a
+// standalone server and on the Cluster.
 
 // DecideBatch runs many decisions in one batch script (the path automatic
 // batching takes under load). With repeated keys, mixed algorithms and

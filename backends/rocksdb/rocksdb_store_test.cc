@@ -38,7 +38,7 @@ using sluice::testing::StoreConformanceTest;
 INSTANTIATE_TEST_SUITE_P(RocksDb, StoreConformanceTest,
                          ::testing::Values(Factory(SyncMode::kEveryWrite), Factory(SyncMode::kPeriodic),
                                            Factory(SyncMode::kNone)),
-                         [](const auto& info) { return info.param.name; });
+                         [](const auto& param_info) { return param_info.param.name; });
 
 }  // namespace
 }  // namespace sluice::rocksdb

@@ -187,7 +187,7 @@ struct SLUICE_EXPORT CheckpointOptions {
   // Where time comes from (timestamps, intervals, retry waits). Default: the
   // store's clock.
   Clock* clock = nullptr;
-  Observer observer;
+  Observer observer{};
 };
 
 struct SLUICE_EXPORT CheckpointStats {

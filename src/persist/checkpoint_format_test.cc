@@ -83,7 +83,7 @@ TEST(CheckpointFormatTest, EmptyCheckpoint) {
 TEST(CheckpointFormatTest, EveryFlippedByteAndEveryTruncationIsDetected) {
   const std::string file = Encode(SampleRecords());
   for (size_t i = 0; i < file.size(); ++i) {
-    for (uint8_t mask : {0x01, 0x80, 0xff}) {
+    for (const uint8_t mask : {uint8_t{0x01}, uint8_t{0x80}, uint8_t{0xff}}) {
       std::string bad = file;
       bad[i] = static_cast<char>(bad[i] ^ static_cast<char>(mask));
       EXPECT_FALSE(VerifyCheckpoint(bad).ok()) << "byte " << i << " mask " << int{mask};

@@ -338,7 +338,9 @@ TEST(MemoryStore, PolicyTableReclaimsUnusedPolicies) {
     if (i % 10'000 == 0) {
       Result<std::optional<Record>> got = store->Get(key);
       ASSERT_TRUE(got.ok());
-      if (got->has_value()) EXPECT_EQ(std::get<LimiterRecord>((**got).value).policy, p);
+      if (got->has_value()) {
+        EXPECT_EQ(std::get<LimiterRecord>((**got).value).policy, p);
+      }
     }
   }
   // The key that kept its policy all along still has it.

@@ -129,9 +129,9 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Values(Kind::kMemory, Kind::kRocksDb, Kind::kRedis),
                        ::testing::Values(Kind::kMemory, Kind::kRocksDb, Kind::kRedis),
                        ::testing::Values(ExportEncoding::kNdjson, ExportEncoding::kBinary), ::testing::Bool()),
-    [](const auto& info) {
-      return KindName(std::get<0>(info.param)) + "_to_" + KindName(std::get<1>(info.param)) + "_" +
-             std::string(ExportEncodingName(std::get<2>(info.param))) + (std::get<3>(info.param) ? "_zstd" : "");
+    [](const auto& param_info) {
+      return KindName(std::get<0>(param_info.param)) + "_to_" + KindName(std::get<1>(param_info.param)) + "_" +
+             std::string(ExportEncodingName(std::get<2>(param_info.param))) + (std::get<3>(param_info.param) ? "_zstd" : "");
     });
 
 }  // namespace

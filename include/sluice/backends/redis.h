@@ -116,7 +116,7 @@ struct RedisStoreOptions {
   // Where degraded paths are reported: falling back from FCALL to EVALSHA,
   // reconnecting, a batch re-sent one decision at a time during a slot
   // migration. Default: warnings to stderr, no metrics.
-  Observer observer;
+  Observer observer{};
 };
 
 // Connects and returns the store. kInvalidArgument for a bad URI,

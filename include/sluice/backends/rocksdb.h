@@ -107,7 +107,7 @@ struct RocksDbStoreOptions {
   // once per run of failures; the writes stay readable but are not durable,
   // and Health() says so until a sync succeeds. Default: Logger::Default(),
   // no metrics.
-  Observer observer;
+  Observer observer{};
 };
 
 // Statistics beyond StoreStats.
