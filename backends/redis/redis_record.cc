@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "internal/expiry.h"
+#include "internal/state_fields.h"
 
 namespace sluice::redis {
 namespace {
@@ -73,47 +74,13 @@ Result<std::vector<LogEntry>> DecodeLog(const FieldReader& r) {
   return entries;
 }
 
-// The integer fields of each state type in the hash, matching the Lua
-// scripts' field lists (backends/redis/lua/*.lua). A sliding log's entries are
-// the extra field "log".
-template <typename S>
-struct RedisFields;
-template <>
-struct RedisFields<TokenBucketState> {
-  static constexpr std::array<std::pair<std::string_view, int64_t TokenBucketState::*>, 3> kFields{
-      {{"tokens", &TokenBucketState::tokens},
-       {"remainder", &TokenBucketState::remainder},
-       {"updated", &TokenBucketState::updated_ns}}};
-};
-template <>
-struct RedisFields<GcraState> {
-  static constexpr std::array<std::pair<std::string_view, int64_t GcraState::*>, 3> kFields{
-      {{"tat", &GcraState::tat_ns}, {"frac", &GcraState::tat_frac}, {"updated", &GcraState::updated_ns}}};
-};
-template <>
-struct RedisFields<FixedWindowState> {
-  static constexpr std::array<std::pair<std::string_view, int64_t FixedWindowState::*>, 2> kFields{
-      {{"start", &FixedWindowState::window_start_ns}, {"count", &FixedWindowState::count}}};
-};
-template <>
-struct RedisFields<SlidingWindowLogState> {
-  static constexpr std::array<std::pair<std::string_view, int64_t SlidingWindowLogState::*>, 1> kFields{
-      {{"updated", &SlidingWindowLogState::updated_ns}}};
-};
-template <>
-struct RedisFields<SlidingWindowCounterState> {
-  static constexpr std::array<std::pair<std::string_view, int64_t SlidingWindowCounterState::*>, 4> kFields{
-      {{"start", &SlidingWindowCounterState::window_start_ns},
-       {"cur", &SlidingWindowCounterState::current},
-       {"prev", &SlidingWindowCounterState::previous},
-       {"updated", &SlidingWindowCounterState::updated_ns}}};
-};
-
 template <typename S>
 Result<LimiterState> DecodeState(const FieldReader& r) {
   S s;
-  for (const auto& [name, member] : RedisFields<S>::kFields) {
-    SLUICE_ASSIGN_OR_RETURN(s.*member, r.Int(name));
+  // The fields and their names come from the one state field table, which
+  // also gives the Lua decision code its field lists.
+  for (const auto& field : internal::StateFields<S>::kFields) {
+    SLUICE_ASSIGN_OR_RETURN(s.*field.member, r.Int(field.redis_name));
   }
   if constexpr (std::is_same_v<S, SlidingWindowLogState>) {
     SLUICE_ASSIGN_OR_RETURN(s.entries, DecodeLog(r));
@@ -140,8 +107,8 @@ HashFields EncodeRecordFields(const Record& record) {
   std::visit(
       [&](const auto& s) {
         using S = std::decay_t<decltype(s)>;
-        for (const auto& [name, member] : RedisFields<S>::kFields)
-          f.emplace_back(std::string(name), Int(s.*member));
+        for (const auto& field : internal::StateFields<S>::kFields)
+          f.emplace_back(std::string(field.redis_name), Int(s.*field.member));
         if constexpr (std::is_same_v<S, SlidingWindowLogState>) f.emplace_back("log", EncodeLog(s));
       },
       lr.state);
@@ -192,23 +159,8 @@ Result<std::optional<Record>> DecodeRecordFields(const std::string& key, const H
   if (!align.ok()) return r.Error("pw", std::string(align.status().message()));
   p.alignment = *align;
   Result<LimiterState> decoded = InternalError("unreachable");
-  switch (p.algorithm) {
-    case Algorithm::kTokenBucket:
-      decoded = DecodeState<TokenBucketState>(r);
-      break;
-    case Algorithm::kGcra:
-      decoded = DecodeState<GcraState>(r);
-      break;
-    case Algorithm::kFixedWindow:
-      decoded = DecodeState<FixedWindowState>(r);
-      break;
-    case Algorithm::kSlidingWindowLog:
-      decoded = DecodeState<SlidingWindowLogState>(r);
-      break;
-    case Algorithm::kSlidingWindowCounter:
-      decoded = DecodeState<SlidingWindowCounterState>(r);
-      break;
-  }
+  internal::VisitStateType(p.algorithm,
+                           [&](auto type) { decoded = DecodeState<typename decltype(type)::type>(r); });
   SLUICE_ASSIGN_OR_RETURN(LimiterState state, std::move(decoded));
   // The store wrote this state itself: check its shape, not its times against
   // this reader's clock (a client clock that stepped back, or a window that

@@ -20,6 +20,7 @@
 
 #include "internal/backoff.h"
 #include "internal/expiry.h"
+#include "internal/state_fields.h"
 #include "redis/batcher.h"
 #include "redis/cluster_slot.h"
 #include "redis/redis_client.h"
@@ -126,6 +127,24 @@ uint64_t Fnv1a(std::string_view text) {
   return h;
 }
 
+// STATE_FIELDS: each algorithm's state fields in the hash, in order, from the
+// one state field table, so the Lua code and the C++ record layout cannot
+// disagree on a name.
+std::string LuaStateFields() {
+  std::string lua = "local STATE_FIELDS = {";
+  for (Algorithm a : {Algorithm::kTokenBucket, Algorithm::kGcra, Algorithm::kFixedWindow,
+                      Algorithm::kSlidingWindowLog, Algorithm::kSlidingWindowCounter}) {
+    lua += std::string(AlgorithmName(a)) + " = {";
+    internal::VisitStateType(a, [&](auto type) {
+      for (const auto& field : internal::StateFields<typename decltype(type)::type>::kFields) {
+        lua += "'" + std::string(field.redis_name) + "', ";
+      }
+    });
+    lua += "}, ";
+  }
+  return lua + "}\n";
+}
+
 // A script runs its whole chunk on every call, so a decision script holds
 // only the code of its own algorithm; the all-or-nothing and batch scripts
 // hold all. The library runs its chunk once, when loaded.
@@ -136,7 +155,7 @@ LuaCode BuildLuaCode() {
                                             scripts::kFixedWindow,
                                             scripts::kSlidingWindowLog,
                                             scripts::kSlidingWindowCounter};
-  const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" +
+  const std::string prelude = "local TTL_SLACK_MS = " + std::to_string(kTtlSlackMs) + "\n" + LuaStateFields() +
                               std::string(scripts::kBignum) + "\n" + std::string(scripts::kCommon) + "\n";
   LuaCode code;
   code.scripts.resize(kScriptCount);

@@ -21,60 +21,64 @@
 namespace sluice::internal {
 
 // One int64 field of a state type: its JSON name, its path in error messages,
-// and the member.
+// its field name in a Redis hash (short: every decision writes it), and the
+// member.
 template <typename S>
 struct StateField {
   std::string_view json_name;
   std::string_view path;
+  std::string_view redis_name;
   int64_t S::*member;
 };
 
 // The int64 fields of each state type, in the order both formats write them.
-// The golden files in testdata/ pin this order: never reorder or rename. A
-// sliding log's entries are not in the table; each codec writes them itself.
+// The golden files in testdata/ pin this order and these names, and Redis
+// hashes already stored use the Redis names (the Lua decision code gets its
+// field lists from this table): never reorder or rename. A sliding log's
+// entries are not in the table; each format writes them itself.
 template <typename S>
 struct StateFields;
 
 template <>
 struct StateFields<TokenBucketState> {
   static constexpr std::array<StateField<TokenBucketState>, 3> kFields{{
-      {"tokens", "record.state.tokens", &TokenBucketState::tokens},
-      {"remainder", "record.state.remainder", &TokenBucketState::remainder},
-      {"updatedNs", "record.state.updatedNs", &TokenBucketState::updated_ns},
+      {"tokens", "record.state.tokens", "tokens", &TokenBucketState::tokens},
+      {"remainder", "record.state.remainder", "remainder", &TokenBucketState::remainder},
+      {"updatedNs", "record.state.updatedNs", "updated", &TokenBucketState::updated_ns},
   }};
 };
 
 template <>
 struct StateFields<GcraState> {
   static constexpr std::array<StateField<GcraState>, 3> kFields{{
-      {"tatNs", "record.state.tatNs", &GcraState::tat_ns},
-      {"tatFrac", "record.state.tatFrac", &GcraState::tat_frac},
-      {"updatedNs", "record.state.updatedNs", &GcraState::updated_ns},
+      {"tatNs", "record.state.tatNs", "tat", &GcraState::tat_ns},
+      {"tatFrac", "record.state.tatFrac", "frac", &GcraState::tat_frac},
+      {"updatedNs", "record.state.updatedNs", "updated", &GcraState::updated_ns},
   }};
 };
 
 template <>
 struct StateFields<FixedWindowState> {
   static constexpr std::array<StateField<FixedWindowState>, 2> kFields{{
-      {"windowStartNs", "record.state.windowStartNs", &FixedWindowState::window_start_ns},
-      {"count", "record.state.count", &FixedWindowState::count},
+      {"windowStartNs", "record.state.windowStartNs", "start", &FixedWindowState::window_start_ns},
+      {"count", "record.state.count", "count", &FixedWindowState::count},
   }};
 };
 
 template <>
 struct StateFields<SlidingWindowLogState> {
   static constexpr std::array<StateField<SlidingWindowLogState>, 1> kFields{{
-      {"updatedNs", "record.state.updatedNs", &SlidingWindowLogState::updated_ns},
+      {"updatedNs", "record.state.updatedNs", "updated", &SlidingWindowLogState::updated_ns},
   }};
 };
 
 template <>
 struct StateFields<SlidingWindowCounterState> {
   static constexpr std::array<StateField<SlidingWindowCounterState>, 4> kFields{{
-      {"windowStartNs", "record.state.windowStartNs", &SlidingWindowCounterState::window_start_ns},
-      {"current", "record.state.current", &SlidingWindowCounterState::current},
-      {"previous", "record.state.previous", &SlidingWindowCounterState::previous},
-      {"updatedNs", "record.state.updatedNs", &SlidingWindowCounterState::updated_ns},
+      {"windowStartNs", "record.state.windowStartNs", "start", &SlidingWindowCounterState::window_start_ns},
+      {"current", "record.state.current", "cur", &SlidingWindowCounterState::current},
+      {"previous", "record.state.previous", "prev", &SlidingWindowCounterState::previous},
+      {"updatedNs", "record.state.updatedNs", "updated", &SlidingWindowCounterState::updated_ns},
   }};
 };
 

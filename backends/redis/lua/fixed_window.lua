@@ -59,7 +59,7 @@ local function window_at(p, t)
   return satT(mul(N(first - base), DAY)), mul(N(last - base), DAY)
 end
 
-local FW_FIELDS = {'start', 'count'}
+local FW_FIELDS = STATE_FIELDS.fixed_window
 
 local function fixed_window(p, st, op, cost, now)
   local state = st or {start = (window_at(p, now)), count = ZERO}
@@ -97,4 +97,4 @@ local function fixed_window(p, st, op, cost, now)
   return d, s, not same(s, state, FW_FIELDS)
 end
 
-ALGORITHMS.fixed_window = {run = fixed_window, fields = {'start', 'count'}, times = {start = true}}
+ALGORITHMS.fixed_window = {run = fixed_window, fields = FW_FIELDS, times = {start = true}}

@@ -1,4 +1,4 @@
-local GCRA_FIELDS = {'tat', 'frac', 'updated'}
+local GCRA_FIELDS = STATE_FIELDS.gcra
 
 -- A number as a double (approximate for bignums).
 local function approx_of(a)
@@ -57,4 +57,4 @@ local function gcra(p, st, op, cost, now)
   return d, s, not same(s, state, GCRA_FIELDS)
 end
 
-ALGORITHMS.gcra = {run = gcra, fields = {'tat', 'frac', 'updated'}, times = {tat = true, updated = true}}
+ALGORITHMS.gcra = {run = gcra, fields = GCRA_FIELDS, times = {tat = true, updated = true}}

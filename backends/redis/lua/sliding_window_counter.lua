@@ -1,4 +1,4 @@
-local SWC_FIELDS = {'start', 'cur', 'prev', 'updated'}
+local SWC_FIELDS = STATE_FIELDS.sliding_window_counter
 
 local function sliding_window_counter(p, st, op, cost, now)
   local window = p.interval
@@ -55,5 +55,5 @@ local function sliding_window_counter(p, st, op, cost, now)
   return d, s, not same(s, state, SWC_FIELDS)
 end
 
-ALGORITHMS.sliding_window_counter = {run = sliding_window_counter, fields = {'start', 'cur', 'prev', 'updated'},
+ALGORITHMS.sliding_window_counter = {run = sliding_window_counter, fields = SWC_FIELDS,
                                    times = {start = true, updated = true}}

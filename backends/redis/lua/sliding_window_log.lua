@@ -82,4 +82,4 @@ local function sliding_window_log(p, st, op, cost, now)
   return d, {entries = kept, updated = now}, changed
 end
 
-ALGORITHMS.sliding_window_log = {run = sliding_window_log, fields = {'updated'}, times = {updated = true}, parse = parse_log, format = format_log}
+ALGORITHMS.sliding_window_log = {run = sliding_window_log, fields = STATE_FIELDS.sliding_window_log, times = {updated = true}, parse = parse_log, format = format_log}

@@ -1,4 +1,4 @@
-local TB_FIELDS = {'tokens', 'remainder', 'updated'}
+local TB_FIELDS = STATE_FIELDS.token_bucket
 
 local function token_bucket(p, st, op, cost, now)
   local state = st or {tokens = p.limit, remainder = ZERO, updated = now}
@@ -48,4 +48,4 @@ local function token_bucket(p, st, op, cost, now)
   return d, s, not same(s, state, TB_FIELDS)
 end
 
-ALGORITHMS.token_bucket = {run = token_bucket, fields = {'tokens', 'remainder', 'updated'}, times = {updated = true}}
+ALGORITHMS.token_bucket = {run = token_bucket, fields = TB_FIELDS, times = {updated = true}}
