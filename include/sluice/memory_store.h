@@ -60,6 +60,7 @@
 #include <memory>
 
 #include "sluice/clock.h"
+#include "sluice/observability.h"
 #include "sluice/result.h"
 #include "sluice/store.h"
 #include "sluice/visibility.h"
@@ -77,6 +78,12 @@ struct MemoryStoreOptions {
   // How often the sweeper removes expired keys; 0 disables the thread (expired
   // keys are then dropped when touched or by SweepExpired()). Default: 1 s.
   std::chrono::nanoseconds sweep_interval = std::chrono::seconds(1);
+  // Where evictions are reported: the counter
+  // sluice_memory_evictions_total{state="fresh"|"active"}, and a warning when
+  // a key that still limited someone is evicted (the 1st, 2nd, 4th, 8th, ...
+  // time, so a full store does not flood the log). Default: warnings to
+  // stderr, no metrics.
+  Observer observer{};
 };
 
 class SLUICE_EXPORT MemoryStore : public Store {

@@ -82,6 +82,7 @@ class MemoryStoreImpl final : public MemoryStore {
  public:
   explicit MemoryStoreImpl(const MemoryStoreOptions& options)
       : clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
+        observer_(options.observer),
         store_id_(next_store_id.fetch_add(1)),
         shard_mask_(std::bit_ceil(options.shards) - 1),
         shards_(shard_mask_ + 1),
@@ -539,6 +540,21 @@ class MemoryStoreImpl final : public MemoryStore {
   // samples of `shard`; if none of them is fresh, samples of other shards
   // (locked with try_lock, never waited for, so no lock order is needed).
   // The evicted key's place in the key count is not given back.
+  // An eviction of a key that still limited someone is a silent
+  // over-admission unless it is reported: counted always, logged at powers of
+  // two so that a store kept full does not flood the log.
+  void ReportEviction(bool fresh) {
+    const MetricLabel labels[] = {{"state", fresh ? "fresh" : "active"}};
+    observer_.sink().Increment("sluice_memory_evictions_total", labels);
+    if (fresh) return;
+    const uint64_t n = active_evictions_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if ((n & (n - 1)) == 0) {
+      observer_.log().Log(LogLevel::kWarning, "memory",
+                          "evicted a key that was still limiting someone (" + std::to_string(n) +
+                              " so far): it may be admitted again early; raise MemoryStoreOptions::max_keys");
+    }
+  }
+
   bool EvictOne(Shard& shard, std::span<const size_t> held, int64_t now) {
     constexpr int kLocalSamples = 5;
     constexpr int kOtherShards = 8;
@@ -565,6 +581,7 @@ class MemoryStoreImpl final : public MemoryStore {
       ++victim.evictions;
       if (!best.fresh) ++victim.evictions_active;
       Remove(victim, best.index, Removal::kEvicted);
+      ReportEviction(best.fresh);
     }
     if (locked != nullptr) locked->mu.unlock();
     return found;
@@ -709,6 +726,8 @@ class MemoryStoreImpl final : public MemoryStore {
   }
 
   Clock* clock_;
+  const Observer observer_;
+  std::atomic<uint64_t> active_evictions_{0};
   const uint64_t store_id_;
   const size_t shard_mask_;
   mutable std::vector<Shard> shards_;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "sluice/observability.h"
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
 
@@ -256,6 +257,43 @@ TEST(MemoryStore, DecideAllRespectsTheKeyCap) {
   }
   EXPECT_EQ(store->Stats().keys, 10u);
   EXPECT_EQ(store->Stats().evictions, 70u);
+}
+
+// Evictions are reported through the observer: counted by state, and a
+// warning for keys that were still limiting someone (at powers of two).
+class CountingObserver final : public Logger, public MetricsSink {
+ public:
+  void Log(LogLevel level, std::string_view component, std::string_view message) override {
+    if (level == LogLevel::kWarning && component == "memory" &&
+        message.find("still limiting someone") != std::string_view::npos) {
+      ++warnings;
+    }
+  }
+  void Increment(std::string_view name, MetricLabels labels, uint64_t delta) override {
+    if (name != "sluice_memory_evictions_total" || labels.size() != 1) return;
+    (labels[0].second == "active" ? active : fresh) += delta;
+  }
+  void SetGauge(std::string_view, MetricLabels, double) override {}
+  void Observe(std::string_view, MetricLabels, std::chrono::nanoseconds) override {}
+
+  std::atomic<uint64_t> warnings{0}, active{0}, fresh{0};
+};
+
+TEST(MemoryStore, EvictionsAreReportedThroughTheObserver) {
+  SimulatedClock clock;
+  CountingObserver observer;
+  auto store = MakeStore(clock, {.shards = 4, .max_keys = 100, .sweep_interval = {}, .observer = {&observer, &observer}});
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::hours(1));
+  for (int i = 0; i < 110; ++i) ASSERT_TRUE(store->Decide("user:" + std::to_string(i), p).ok());
+  EXPECT_EQ(observer.active.load(), 10u);
+  EXPECT_EQ(observer.fresh.load(), 0u);
+  EXPECT_EQ(observer.warnings.load(), 4u);  // the 1st, 2nd, 4th and 8th
+  // Keys that are fresh again go first, and are counted as such.
+  clock.Advance(std::chrono::hours(2));
+  for (int i = 200; i < 205; ++i) ASSERT_TRUE(store->Decide("user:" + std::to_string(i), p).ok());
+  EXPECT_EQ(observer.active.load(), 10u);
+  EXPECT_EQ(observer.fresh.load(), 5u);
+  EXPECT_EQ(store->Stats().evictions_active, 10u);
 }
 
 // --- statistics ------------------------------------------------------------------
