@@ -115,6 +115,13 @@ class SLUICE_EXPORT CheckpointTarget {
   virtual Result<std::unique_ptr<CheckpointSink>> Begin(uint64_t id) = 0;
   // The bytes of one listed checkpoint.
   virtual Result<std::string> Read(const CheckpointInfo& info) = 0;
+  // The key this target keeps checkpoints under when it keeps them in
+  // `store` itself (so a checkpoint of that store leaves it out); nullopt
+  // otherwise.
+  virtual std::optional<std::string> KeyIn(const Store& store) const {
+    (void)store;
+    return std::nullopt;
+  }
 };
 
 // Checkpoints as files in `directory` on `fs` (created if missing), one
@@ -243,6 +250,9 @@ class SLUICE_EXPORT CheckpointCoordinator {
   virtual Result<RestoreReport> RestoreLatest() = 0;
 
   // Writes a checkpoint now, retrying as configured. Returns what was written.
+  // kFailedPrecondition after a RestoreLatest() that refused to start (a new
+  // checkpoint would replace the ones that could not be loaded) until a later
+  // RestoreLatest() succeeds.
   virtual Result<CheckpointInfo> CreateCheckpoint() = 0;
 
   // Starts periodic checkpoints on a background thread (none if interval is 0).
@@ -250,8 +260,9 @@ class SLUICE_EXPORT CheckpointCoordinator {
   virtual Status Start() = 0;
 
   // Stops periodic checkpoints, waits for one in progress, and writes a final
-  // checkpoint (checkpoint_on_stop). Returns that checkpoint's error. Calling
-  // it again does nothing.
+  // checkpoint (checkpoint_on_stop) if RestoreLatest() succeeded or Start()
+  // ran: a coordinator that never loaded its state writes nothing over the
+  // checkpoints. Returns that checkpoint's error. Calling it again does nothing.
   virtual Status Stop() = 0;
 
   virtual CheckpointStats stats() const = 0;

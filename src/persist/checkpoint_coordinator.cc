@@ -29,10 +29,11 @@ std::string Ms(std::chrono::nanoseconds d) {
 }
 
 // Whether repeating a failed save or read may help: I/O errors and a store
-// that is briefly away may pass; bad options, a lost lock or a missing codec
-// will not.
+// that is briefly away may pass; bad options, a lost lock, a missing codec or
+// corrupt data will not.
 bool WorthRetrying(const Status& s) {
   switch (s.code()) {
+    case StatusCode::kDataLoss:  // corrupt data reads the same the next time
     case StatusCode::kInvalidArgument:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kNotSupported:
@@ -97,6 +98,7 @@ class CoordinatorImpl final : public CheckpointCoordinator {
     if (!list.ok()) return LoadFailed(std::move(report), list.status().WithContext("listing checkpoints"));
     for (const CheckpointInfo& c : *list) next_id_ = std::max(next_id_, c.id + 1);
     if (list->empty()) {
+      restored_.store(true);
       Log(LogLevel::kInfo, "no checkpoint in " + target_->Describe() + "; starting empty");
       return report;
     }
@@ -110,6 +112,8 @@ class CoordinatorImpl final : public CheckpointCoordinator {
         s = Apply(*bytes, *header, info, &attempt);
         if (s.ok()) {
           report = std::move(attempt);
+          restore_refused_.store(false);
+          restored_.store(true);
           Restored(report);
           return report;
         }
@@ -130,6 +134,13 @@ class CoordinatorImpl final : public CheckpointCoordinator {
 
   Result<CheckpointInfo> CreateCheckpoint() override {
     std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    if (restore_refused_.load()) {
+      // The store does not hold the state the target's checkpoints hold: a
+      // new checkpoint would become the newest and retention would remove
+      // the ones that could not be loaded.
+      return FailedPreconditionError("RestoreLatest() refused to start; no checkpoint is written over " +
+                                     target_->Describe() + " until a restore succeeds");
+    }
     internal::Backoff backoff(BackoffFor(options_.save_retry), clock_);
     while (true) {
       const Clock::Monotonic start = clock_.MonotonicNow();
@@ -192,14 +203,19 @@ class CoordinatorImpl final : public CheckpointCoordinator {
   }
 
   Status Stop() override {
+    bool started = false;
     {
       std::lock_guard<std::mutex> lock(thread_mu_);
       if (stopped_) return Status::Ok();
       stopped_ = true;
+      started = started_;
     }
     wake_.notify_all();
     if (thread_.joinable()) thread_.join();
-    if (!options_.checkpoint_on_stop) return Status::Ok();
+    // Only a coordinator whose store was restored (RestoreLatest) or that
+    // served (Start) has state worth a final checkpoint; one that never
+    // loaded anything would replace the checkpoints with an empty one.
+    if (!options_.checkpoint_on_stop || !(started || restored_.load())) return Status::Ok();
     return CreateCheckpoint().status();
   }
 
@@ -241,8 +257,10 @@ class CoordinatorImpl final : public CheckpointCoordinator {
                                         [&](std::string_view piece) { return sink->Append(piece); });
     SLUICE_RETURN_IF_ERROR(encoder.Start());
     Status add;
+    const std::optional<std::string> own_key = target_->KeyIn(*store_);
     SLUICE_RETURN_IF_ERROR(store_->Scan(options_.prefix, [&](const Record& record) {
       if (internal::IsExpired(record.expires_at_ns, now)) return true;  // expired: not worth keeping
+      if (own_key.has_value() && record.key == *own_key) return true;  // the previous checkpoint itself
       add = encoder.Add(record);
       return add.ok();
     }));
@@ -281,6 +299,11 @@ class CoordinatorImpl final : public CheckpointCoordinator {
   Status Apply(const std::string& bytes, const internal::CheckpointHeader& header, const CheckpointInfo& info,
                RestoreReport* report) {
     const int64_t now = clock_.NowNanos();
+    // Decode the whole body once before writing anything: a checkpoint that
+    // fails part way (a wrong count, a record that does not decode) is then
+    // skipped without leaving half of it in the store.
+    SLUICE_RETURN_IF_ERROR(internal::DecodeCheckpoint(bytes, options_.readable_compressions,
+                                                      options_.max_restore_bytes, [](Record&&) { return true; }));
     Status store_error;
     Status s = internal::DecodeCheckpoint(
         bytes, options_.readable_compressions, options_.max_restore_bytes, [&](Record&& record) {
@@ -329,10 +352,12 @@ class CoordinatorImpl final : public CheckpointCoordinator {
       Log(LogLevel::kError, "could not load state (" + error.ToString() + "); starting with an empty state");
       report.started_fresh = true;
       report.load_error = std::move(error);
+      restored_.store(true);
       return report;
     }
     const MetricLabel label{"outcome", "refused"};
     Metrics().Increment("sluice_checkpoint_load_failures_total", MetricLabels(&label, 1));
+    restore_refused_.store(true);
     Log(LogLevel::kError, "could not load state (" + error.ToString() + "); refusing to start");
     return error;
   }
@@ -375,6 +400,10 @@ class CoordinatorImpl final : public CheckpointCoordinator {
   std::condition_variable wake_;
   bool started_ = false;  // guarded by thread_mu_
   bool stopped_ = false;  // guarded by thread_mu_
+  // The last RestoreLatest() refused to start: no checkpoint may be written.
+  std::atomic<bool> restore_refused_{false};
+  // A RestoreLatest() succeeded (restored, found nothing, or started fresh).
+  std::atomic<bool> restored_{false};
   std::thread thread_;
 };
 

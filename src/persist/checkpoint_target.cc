@@ -277,6 +277,11 @@ class StoreTarget final : public CheckpointTarget {
 
   std::string Describe() const override { return "store " + std::string(store_->name()) + " key " + key_; }
 
+  std::optional<std::string> KeyIn(const Store& store) const override {
+    if (&store != store_.get()) return std::nullopt;
+    return key_;
+  }
+
   Result<std::vector<CheckpointInfo>> List() override {
     SLUICE_ASSIGN_OR_RETURN(std::optional<Record> record, store_->Get(key_));
     std::lock_guard<std::mutex> lock(mu_);

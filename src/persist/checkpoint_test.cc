@@ -528,6 +528,44 @@ class MarkCompression final : public Compression {
   }
 };
 
+// A coordinator whose restore refused to start writes nothing over the
+// checkpoints it could not load: not on demand, not on Stop().
+TEST_F(CheckpointTest, ARefusedRestoreWritesNothingOverTheCheckpoints) {
+  auto state = NewStore(clock_);
+  auto options = Options();
+  options.target = NewStoreCheckpointTarget(state, "ckpt");
+  Decide(*state, 4, 2);
+  {
+    auto first = Make(state, options);
+    ASSERT_TRUE(first->RestoreLatest().ok());
+    ASSERT_TRUE(first->CreateCheckpoint().ok());
+    ASSERT_TRUE(first->CreateCheckpoint().ok());  // the store now holds the first one too
+  }
+  // The checkpoint holds the 4 keys, not the previous checkpoint.
+  auto saved = state->Get("ckpt");
+  ASSERT_TRUE(saved.ok() && saved->has_value());
+  const std::string good = std::get<std::string>((*saved)->value);
+  auto copy = NewStore(clock_);
+  options.target = NewStoreCheckpointTarget(copy, "ckpt");
+  ASSERT_TRUE(copy->Put("ckpt", good).ok());
+  auto restored_copy = Make(NewStore(clock_), options)->RestoreLatest();
+  ASSERT_TRUE(restored_copy.ok()) << restored_copy.status().ToString();
+  EXPECT_EQ(restored_copy->restored, 4u);
+  // A damaged checkpoint: the restore refuses, and nothing replaces it.
+  std::string damaged = good;
+  damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 1);
+  ASSERT_TRUE(copy->Put("ckpt", damaged).ok());
+  auto refusing = Make(NewStore(clock_), options);
+  EXPECT_FALSE(refusing->RestoreLatest().ok());
+  EXPECT_EQ(refusing->CreateCheckpoint().status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(refusing->Stop().ok());
+  EXPECT_EQ(std::get<std::string>((**copy->Get("ckpt")).value), damaged);
+  // Without a restore, Stop() writes nothing either.
+  auto never_loaded = Make(NewStore(clock_), options);
+  EXPECT_TRUE(never_loaded->Stop().ok());
+  EXPECT_EQ(std::get<std::string>((**copy->Get("ckpt")).value), damaged);
+}
+
 TEST_F(CheckpointTest, CompressesThroughTheGivenCompressionAndNeedsItToRestore) {
   auto store = NewStore(clock_);
   Decide(*store, 7);
