@@ -31,7 +31,8 @@
 namespace sluice::redis {
 namespace {
 
-// KEYS: the keys to write. ARGV[1]: their number; then per key: expected
+// KEYS: the keys to write. ARGV[1]: their number; ARGV[2]: the time in ns
+// (client-time mode) or '' (the server's TIME); then per key: expected
 // version ('*' = any, '' = absent), new version, fencing token (0 = none;
 // "r<N>" = raise the key's fence to N without checking it),
 // action (put / del / keep), TTL in ms (0 = none), field count, fields.
@@ -46,8 +47,24 @@ local function newer(a, b)
   if #a ~= #b then return #a > #b end
   return a > b
 end
+-- The time that decides whether a stored value (and so its fence) is live:
+-- ARGV[2] in client-time mode, the server's TIME otherwise.
+local now = ARGV[2]
+if now == '' then
+  local t = redis.call('TIME')
+  now = tostring(t[1]) .. string.format('%06d', tonumber(t[2])) .. '000'
+end
+-- A fence counts while its value lives: an expired value (still in Redis for
+-- the TTL slack) has taken its fence with it, as in every store.
+local function live_fence(key)
+  local h = redis.call('HMGET', key, 'f', 'x')
+  local f, x = h[1], h[2]
+  if not f then return nil end
+  if x and x ~= '0' and x ~= '9223372036854775807' and not newer(x, now) then return nil end
+  return f
+end
 local n = tonumber(ARGV[1])
-local pos = 2
+local pos = 3
 local plan = {}
 for i = 1, n do
   local expected = ARGV[pos]
@@ -60,7 +77,7 @@ for i = 1, n do
     if current ~= expected then return {0, i} end
   end
   if fence ~= '0' then
-    local seen = redis.call('HGET', KEYS[i], 'f')
+    local seen = live_fence(KEYS[i])
     if seen and newer(seen, fence) then return {-1, i, seen} end
   end
   plan[i] = pos
@@ -70,7 +87,7 @@ for i = 1, n do
   local p = plan[i]
   local action = ARGV[p + 3]
   if action ~= 'keep' then
-    local fence = redis.call('HGET', KEYS[i], 'f')
+    local fence = live_fence(KEYS[i])
     local given = ARGV[p + 2]
     if string.sub(given, 1, 1) == 'r' then
       given = string.sub(given, 2)
@@ -670,7 +687,7 @@ class RedisStore final : public Store {
   Result<CommitResult> Commit(const std::vector<Write>& writes) {
     std::vector<std::string> keys;
     for (const Write& w : writes) keys.push_back(w.redis_key);
-    std::vector<std::string> args = {std::to_string(writes.size())};
+    std::vector<std::string> args = {std::to_string(writes.size()), NowArg()};
     for (const Write& w : writes) {
       args.push_back(w.expected_version);
       args.push_back(NewVersion());

@@ -70,15 +70,13 @@ local function load(key, algorithm, now)
 end
 
 -- Writes the outcome of a decision, as RedisStore's compare-and-set path does:
--- a state that is fresh again deletes the key (keeping a fence); a changed or
+-- a state that is fresh again deletes the key (and its fence); a changed or
 -- new state replaces the hash and sets its TTL.
 local function store(key, k, algorithm, p, d, s, changed, version, now)
   local forever = is_end_of_time(d.expires_at)
   if not forever and cmp(d.expires_at, now) <= 0 then
-    if k.exists then
-      redis.call('DEL', key)
-      if k.h.f then redis.call('HSET', key, 'v', version, 'f', k.h.f) end
-    end
+    -- The fence goes with the key, as in every store: fences never pile up.
+    if k.exists then redis.call('DEL', key) end
     return
   end
   -- An unchanged live state needs no write. An unchanged state of a key with
@@ -89,13 +87,14 @@ local function store(key, k, algorithm, p, d, s, changed, version, now)
   local a = ALGORITHMS[algorithm]
   local args = {'v', version, 'x', format_time(d.expires_at)}
   -- A hash that already holds this algorithm's record keeps its field set:
-  -- overwrite what changed. Otherwise start afresh (keeping a fence).
+  -- overwrite what changed. Otherwise start afresh, keeping the fence of a
+  -- live value (an expired value's fence has expired with it).
   local same_kind = k.live and k.h.k == algorithm
   if not same_kind then
     redis.call('DEL', key)
     args[#args + 1] = 'k'
     args[#args + 1] = algorithm
-    if k.h.f then
+    if k.live and k.h.f then
       args[#args + 1] = 'f'
       args[#args + 1] = k.h.f
     end

@@ -546,4 +546,24 @@ TEST_P(StoreConformanceTest, AgreesAtTheEndOfTime) {
   EXPECT_EQ(seen, std::vector<std::string>{"eot:forever"});
 }
 
+// A decision that finds a key's state fresh again removes the key, and its
+// fence with it, as deleting or expiring it does.
+TEST_P(StoreConformanceTest, AFreshStateTakesItsFenceWithIt) {
+  const Policy p = Policy::TokenBucket(10, 1, std::chrono::seconds(1));
+  MustDecide("fenced:fresh", p, 3);
+  Result<std::optional<Record>> fenced = store_->AtomicUpdate(
+      "fenced:fresh",
+      [](const Record* r) { return r != nullptr ? Update::Put(r->value, r->expires_at_ns) : Update::Keep(); },
+      UpdateOptions{.fencing_token = 10});
+  ASSERT_TRUE(fenced.ok() && fenced->has_value()) << fenced.status().ToString();
+  EXPECT_EQ((*fenced)->fencing_token, 10u);
+  clock_.Advance(std::chrono::seconds(3));  // fresh again
+  EXPECT_EQ(MustDecide("fenced:fresh", p, 0, Operation::kPeek).remaining, 10);
+  EXPECT_FALSE(store_->Get("fenced:fresh")->has_value());
+  auto put = [](const Record*) { return Update::Put(std::string("after")); };
+  Result<std::optional<Record>> later = store_->AtomicUpdate("fenced:fresh", put, UpdateOptions{.fencing_token = 5});
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_EQ((**store_->Get("fenced:fresh")).fencing_token, 5u);
+}
+
 }  // namespace sluice::testing
