@@ -44,12 +44,15 @@
 // A record that is framed correctly but does not decode or validate is not an
 // error of the stream: ImportReport counts it as invalid with its reason.
 //
-// Example (backup and restore through files):
-//   SLUICE_ASSIGN_OR_RETURN(auto file, fs.NewWritableFile("backup.ndjson"));
+// Example (backup and restore through files; the backup is written beside
+// the old one and renamed over it, so a crash never leaves neither):
+//   SLUICE_ASSIGN_OR_RETURN(auto file, fs.NewWritableFile("backup.ndjson.tmp"));
 //   SLUICE_ASSIGN_OR_RETURN(sluice::ExportReport out,
 //                           sluice::ExportStore(store, "", *file, {}));
 //   SLUICE_RETURN_IF_ERROR(file->Sync());
 //   SLUICE_RETURN_IF_ERROR(file->Close());
+//   SLUICE_RETURN_IF_ERROR(fs.Rename("backup.ndjson.tmp", "backup.ndjson"));
+//   SLUICE_RETURN_IF_ERROR(fs.SyncDirectory("."));
 //   ...
 //   SLUICE_ASSIGN_OR_RETURN(sluice::ImportReport in, sluice::ImportStore(
 //       other_store, [&] { return fs.NewSequentialFile("backup.ndjson"); },
@@ -135,8 +138,8 @@ struct SLUICE_EXPORT ExportReport {
 class SLUICE_EXPORT ExportWriter {
  public:
   // Writes the header. `header.encoding` and `header.compression` are taken
-  // from `options`. kInvalidArgument if header.record_count is set and later
-  // disagrees (reported by Finish).
+  // from `options`. If header.record_count is set and the records added
+  // disagree, Finish reports kFailedPrecondition.
   static Result<std::unique_ptr<ExportWriter>> Create(WritableFile* sink, ExportHeader header,
                                                       const ExportOptions& options = {});
   virtual ~ExportWriter() = default;

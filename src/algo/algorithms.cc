@@ -166,7 +166,7 @@ Evaluation Eval(const Policy& p, FixedWindowState& state, Operation op, int64_t 
   if (s.window_start_ns > w.start_ns) {
     // The clock stepped back into an earlier window: stay in the stored one.
     w = FixedWindowAtExact(p, s.window_start_ns);
-    now = static_cast<int64_t>(w.start_ns);
+    now = Saturate(w.start_ns);
   } else if (s.window_start_ns < w.start_ns) {
     s = {static_cast<int64_t>(w.start_ns), 0};
   }

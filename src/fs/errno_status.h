@@ -17,9 +17,11 @@
 
 namespace sluice::internal {
 
-// "<what> <path>: <strerror(err)>" with the code for `err`: ENOENT is
-// kNotFound, EEXIST kAlreadyExists, ENOSPC and EDQUOT kResourceExhausted,
-// everything else (EIO, EACCES, ...) kUnavailable.
+// "<what> <path>: <strerror(err)>" with the code for `err`: ENOENT and
+// ENOTDIR (a missing path) are kNotFound, EEXIST kAlreadyExists, ENOSPC and
+// EDQUOT kResourceExhausted; EACCES, EPERM and EROFS kFailedPrecondition and
+// EISDIR and ENAMETOOLONG kInvalidArgument (retrying cannot help); everything
+// else (EIO, ...) kUnavailable.
 inline Status ErrnoStatus(std::string_view what, std::string_view path, int err) {
   std::string message(what);
   message += ' ';
@@ -28,7 +30,15 @@ inline Status ErrnoStatus(std::string_view what, std::string_view path, int err)
   message += std::strerror(err);
   switch (err) {
     case ENOENT:
+    case ENOTDIR:
       return NotFoundError(message);
+    case EACCES:
+    case EPERM:
+    case EROFS:
+      return FailedPreconditionError(message);
+    case EISDIR:
+    case ENAMETOOLONG:
+      return InvalidArgumentError(message);
     case EEXIST:
       return AlreadyExistsError(message);
     case ENOSPC:

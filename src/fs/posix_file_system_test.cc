@@ -98,14 +98,18 @@ TEST_F(PosixFileSystemTest, MissingPathsAreNotFoundWithPathAndReason) {
   EXPECT_FALSE(*fs_.Exists(JoinPath(missing, "below")));
 }
 
-TEST_F(PosixFileSystemTest, OtherErrorsAreUnavailable) {
+// Errors that no retry can cure are not kUnavailable (which says "retry").
+TEST_F(PosixFileSystemTest, ErrorsRetriesCannotCureAreNotUnavailable) {
   // Reading a directory as a file fails with EISDIR.
   auto file = fs_.NewSequentialFile(dir_);
   ASSERT_TRUE(file.ok());
   std::string out;
   Status s = (*file)->Read(10, &out);
-  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
   EXPECT_NE(s.message().find("Is a directory"), std::string_view::npos) << s.ToString();
+  // A path under a regular file is missing (ENOTDIR).
+  ASSERT_TRUE(WriteFileAtomically(fs_, JoinPath(dir_, "plain"), "x").ok());
+  EXPECT_EQ(fs_.NewSequentialFile(JoinPath(dir_, "plain/below")).status().code(), StatusCode::kNotFound);
 }
 
 TEST_F(PosixFileSystemTest, FullDiskIsResourceExhaustedAndTheFileStaysFailed) {

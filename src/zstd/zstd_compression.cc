@@ -121,6 +121,9 @@ class ZstdCompression final : public Compression {
   Result<std::unique_ptr<Decompressor>> NewDecompressor() const override {
     ZSTD_DCtx* ctx = ZSTD_createDCtx();
     if (ctx == nullptr) return InternalError("zstd: cannot allocate a decompression context");
+    // A hostile frame may ask for a window of up to 2 GiB; what sluice writes
+    // never needs more than 128 MiB (level 19 uses 8 MiB).
+    ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 27);
     return std::unique_ptr<Decompressor>(std::make_unique<ZstdDecompressor>(ctx));
   }
 
