@@ -230,6 +230,11 @@ struct SLUICE_EXPORT ImportOptions {
   // Check the whole stream first; apply nothing unless every record is valid
   // and the stream is complete and intact. Default: false (records are
   // applied as they are read; a stream error stops the import part way).
+  // The applying pass re-reads the source and writes only what the check
+  // read (the same header, the same bytes record by record: 4 bytes of
+  // memory a record); a source that changed in between is refused before
+  // the first differing record. A store or read failure during that pass
+  // stops it with an error that says how many records were written.
   bool all_or_nothing = false;
   // Only keys starting with this are imported; others are counted as skipped.
   // Default: "" (all).

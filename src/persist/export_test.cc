@@ -456,6 +456,11 @@ TEST_F(ExportTest, AllOrNothingNoticesASourceThatChangedBetweenPasses) {
       {.all_or_nothing = true});
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("source changed"));
+  // Refused at the first record that differs from what was checked: only
+  // records the check saw, byte for byte, were written before it.
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("at record"));
+  EXPECT_FALSE(target->Get("k:extra")->has_value());
+  EXPECT_LT(target->Stats().keys, source->Stats().keys);
 }
 
 // Reads in small pieces, like a slow file; counts the largest request.

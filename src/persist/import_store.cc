@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "internal/expiry.h"
 
@@ -174,8 +175,20 @@ Status Apply(Store& store, const Plan& plan) {
 }
 
 // One pass over the stream. Writes when `apply`; counts into `*report`.
+// The stream as the checking pass of an all-or-nothing import saw it: its
+// header and the running CRC after each record (4 bytes a record), so the
+// applying pass writes nothing the check did not see.
+struct CheckedStream {
+  ExportHeader header;
+  std::vector<uint32_t> crc_after;
+};
+
+// One pass over the stream. `record` (checking pass) notes what was read;
+// `expect` (applying pass) refuses, before writing it, a header or record
+// that differs from what the checking pass read.
 Status Pass(Store& store, const SourceOpener& open_source, const ImportOptions& options, int64_t now_ns, bool apply,
-            ImportReport* report, uint32_t* checksum) {
+            ImportReport* report, uint32_t* checksum, CheckedStream* record = nullptr,
+            const CheckedStream* expect = nullptr) {
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<SequentialFile> source, open_source());
   if (source == nullptr) return InvalidArgumentError("import: the source opener returned no source");
   ExportReadOptions read_options;
@@ -185,8 +198,13 @@ Status Pass(Store& store, const SourceOpener& open_source, const ImportOptions& 
   read_options.max_record_bytes = options.max_record_bytes;
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<ExportReader> reader, ExportReader::Open(source.get(), read_options));
   report->header = reader->header();
+  if (record != nullptr) record->header = reader->header();
+  if (expect != nullptr && !(reader->header() == expect->header)) {
+    return DataLossError("import: the source's header changed since it was checked; nothing was written");
+  }
   ExportEntry entry;
   uint64_t written = 0;
+  uint64_t index = 0;
   while (true) {
     Result<bool> next = reader->Next(&entry);
     if (!next.ok()) {
@@ -198,6 +216,12 @@ Status Pass(Store& store, const SourceOpener& open_source, const ImportOptions& 
       return next.status();
     }
     if (!*next) break;
+    if (record != nullptr) record->crc_after.push_back(reader->checksum());
+    if (expect != nullptr && (index >= expect->crc_after.size() || expect->crc_after[index] != reader->checksum())) {
+      return DataLossError("import: the source changed since it was checked, at record " + std::to_string(index) +
+                           "; " + std::to_string(written) + " records checked before it were written");
+    }
+    ++index;
     const Plan plan = PlanRecord(entry, options, now_ns);
     Count(plan, entry, options, report);
     if (apply) {
@@ -238,11 +262,13 @@ Result<ImportReport> ImportStore(Store& store, const SourceOpener& open_source, 
     return report;
   }
   // All or nothing: the whole stream must check out before anything is written.
-  SLUICE_RETURN_IF_ERROR(Pass(store, open_source, options, now_ns, /*apply=*/false, &report, &checksum));
+  CheckedStream checked;
+  SLUICE_RETURN_IF_ERROR(
+      Pass(store, open_source, options, now_ns, /*apply=*/false, &report, &checksum, &checked, nullptr));
   if (report.invalid > 0) return report;  // applied == false
   ImportReport second;
   uint32_t second_checksum = 0;
-  Status s = Pass(store, open_source, options, now_ns, /*apply=*/true, &second, &second_checksum);
+  Status s = Pass(store, open_source, options, now_ns, /*apply=*/true, &second, &second_checksum, nullptr, &checked);
   if (!s.ok()) {
     return Status(s.code(), "import: the source changed or failed between the check and the apply pass: " +
                                 std::string(s.message()));
