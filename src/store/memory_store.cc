@@ -678,7 +678,8 @@ class MemoryStoreImpl final : public MemoryStore {
   // current) and raises the key's fence to the record's token.
   Status PutLocked(Shard& shard, const Record& record, uint16_t policy_id, uint32_t hash, int64_t now,
                    std::span<const size_t> held) {
-    int64_t id = shard.Find(record.key, hash);
+    // An expired entry is gone, fence and all, before the new value arrives.
+    int64_t id = LiveEntry(shard, record.key, hash, now);
     const auto* lr = std::get_if<LimiterRecord>(&record.value);
     if (lr != nullptr ? internal::IsFreshAt(ExpiresAt(lr->policy, lr->state), now)
                       : internal::IsExpired(record.expires_at_ns, now)) {
