@@ -5,7 +5,12 @@
 // stripe also guards that stripe's part of the record cache, so the cache is
 // always exactly what RocksDB holds for the keys it has (write-through: the
 // cache changes only after RocksDB accepted the write). Absent keys are not
-// cached. In periodic mode writes are staged per stripe ("pending") and
+// cached. In every-write mode callers commit through the store's own group
+// commit (CommitSynced): the writer at the front of a queue writes every
+// batch queued behind it as one synced RocksDB write, so concurrent writers
+// share one fsync without RocksDB's write-group handoffs. Callers keep their
+// stripe locks until their write is durable, so the cache never runs ahead
+// of the disk. In periodic mode writes are staged per stripe ("pending") and
 // shadow the cache and the disk until the syncer flushes them in one batch.
 // Expired records stay on disk until the compaction filter drops them; every
 // read checks the expiry.
@@ -25,6 +30,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdarg>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -104,6 +110,22 @@ class ExpiryFilter final : public rdb::CompactionFilter {
  private:
   StoreTime& time_;
   mutable std::atomic<uint64_t> drops_{0};
+};
+
+// Copies the puts and deletes of one batch into another: merges the batches
+// of a commit group into the one batch its leader writes.
+class AppendTo final : public rdb::WriteBatch::Handler {
+ public:
+  explicit AppendTo(rdb::WriteBatch& out) : out_(out) {}
+  rdb::Status PutCF(uint32_t cf, const rdb::Slice& key, const rdb::Slice& value) override {
+    return cf == 0 ? out_.Put(key, value) : rdb::Status::InvalidArgument("batch uses a column family");
+  }
+  rdb::Status DeleteCF(uint32_t cf, const rdb::Slice& key) override {
+    return cf == 0 ? out_.Delete(key) : rdb::Status::InvalidArgument("batch uses a column family");
+  }
+
+ private:
+  rdb::WriteBatch& out_;
 };
 
 struct StringHash {
@@ -292,6 +314,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   Clock& clock() const override { return clock_; }
 
   Result<Decision> Decide(const DecideRequest& request) override {
+    const Arrival arrival(*this);
     if (request.policy == nullptr) return InvalidArgumentError("DecideRequest.policy is required");
     SLUICE_RETURN_IF_ERROR(ValidateKey(request.key));
     const int64_t now = time_.Now();
@@ -327,6 +350,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
+    const Arrival arrival(*this);
     SLUICE_RETURN_IF_ERROR(internal::ValidateDecideAll(requests));
     std::vector<std::string_view> keys;
     keys.reserve(requests.size());
@@ -344,6 +368,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
 
   Result<std::optional<Record>> AtomicUpdate(std::string_view key, const UpdateFn& fn,
                                              const UpdateOptions& options) override {
+    const Arrival arrival(*this);
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
     const int64_t now = time_.Now();
     const size_t stripe = locks_.StripeOf(key);
@@ -394,6 +419,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
   Status Put(const Record& record) override {
+    const Arrival arrival(*this);
     SLUICE_RETURN_IF_ERROR(ValidateKey(record.key));
     const int64_t now = time_.Now();
     SLUICE_ASSIGN_OR_RETURN(StoredValue v, Prepare(record.value, record.expires_at_ns, now));
@@ -410,6 +436,7 @@ class RocksDbStoreImpl final : public RocksDbStore {
   }
 
   Status Delete(std::string_view key) override {
+    const Arrival arrival(*this);
     SLUICE_RETURN_IF_ERROR(ValidateKey(key));
     const size_t stripe = locks_.StripeOf(key);
     const std::string dkey = DataKey(key);
@@ -517,7 +544,9 @@ class RocksDbStoreImpl final : public RocksDbStore {
     out.cache_hits = cache_hits_.load(std::memory_order_relaxed);
     out.compaction_drops = filter_.drops();
     out.log_fsyncs = statistics_->getTickerCount(rdb::WAL_FILE_SYNCED);
-    out.writes_done_by_other = statistics_->getTickerCount(rdb::WRITE_DONE_BY_OTHER);
+    // Every-write writes are grouped by the store, the rest by RocksDB.
+    out.writes_done_by_other = grouped_writes_.load(std::memory_order_relaxed) +
+                               statistics_->getTickerCount(rdb::WRITE_DONE_BY_OTHER);
     return out;
   }
 
@@ -686,9 +715,137 @@ class RocksDbStoreImpl final : public RocksDbStore {
     return Status::Ok();
   }
 
+  // Writes `batch` (durably before returning in every-write mode). The
+  // caller holds the stripe locks of the batch's keys until this returns, so
+  // two writes of one key reach RocksDB in the order they were decided.
   Status WriteBatchLocked(rdb::WriteBatch& batch) {
     writes_.fetch_add(1, std::memory_order_relaxed);
+    if (options_.sync == SyncMode::kEveryWrite) return CommitSynced(batch);
     return FromRocks(db_->Write(write_options_, &batch), "write");
+  }
+
+  // Every-write mode: counts the callers inside a write call (deciding or
+  // queued), so a leader knows how many writers are on their way.
+  class Arrival {
+   public:
+    explicit Arrival(RocksDbStoreImpl& store)
+        : store_(store.options_.sync == SyncMode::kEveryWrite ? &store : nullptr) {
+      if (store_ != nullptr) store_->inside_.fetch_add(1, std::memory_order_relaxed);
+    }
+    ~Arrival() {
+      if (store_ != nullptr) store_->inside_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    Arrival(const Arrival&) = delete;
+    Arrival& operator=(const Arrival&) = delete;
+
+   private:
+    RocksDbStoreImpl* store_;
+  };
+
+  // A new leader gives the writers already inside a write call (deciding,
+  // about to queue) up to kGatherWait to join its group, so one fsync
+  // serves them too instead of the next one.
+  void GatherWriters() {
+    if (inside_.load(std::memory_order_relaxed) <= queued_.load(std::memory_order_relaxed)) return;
+    const auto deadline = std::chrono::steady_clock::now() + kGatherWait;
+    while (inside_.load(std::memory_order_relaxed) > queued_.load(std::memory_order_relaxed) &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::yield();
+    }
+  }
+
+  // Every-write mode: one caller's batch in the commit queue, on the caller's
+  // stack. `mu` guards `done`, `lead` and `status`; the caller sleeps on `cv`
+  // until its batch was committed by another writer's group or it reaches the
+  // front of the queue.
+  struct QueuedWrite {
+    explicit QueuedWrite(rdb::WriteBatch& b) : batch(b) {}
+    rdb::WriteBatch& batch;
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;  // committed; `status` is the outcome
+    bool lead = false;  // at the front of the queue: commit the next group
+    Status status;
+  };
+
+  // Every-write group commit (the writer queue of LevelDB's DBImpl::Write):
+  // the caller queues its batch; the writer at the front of the queue leads.
+  // It takes the batches queued from the front (its own first, at most
+  // kMaxGroupWrites of them and about kMaxGroupBytes), writes them as one
+  // RocksDB batch with the log synced, tells each writer the outcome, and
+  // hands the lead to the next writer in the queue. Before it takes the
+  // group, a new leader lets the writers already deciding join
+  // (GatherWriters): otherwise the writers woken by one group only make the
+  // group after next, and each fsync serves half of them. Groups are written
+  // in queue order, one at a time. A group is all or nothing: a failed write
+  // fails every batch in it (and RocksDB, after a failed log sync, refuses
+  // later writes: kUnavailable with its message).
+  Status CommitSynced(rdb::WriteBatch& batch) {
+    QueuedWrite self(batch);
+    bool lead = false;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      commit_queue_.push_back(&self);
+      queued_.store(commit_queue_.size(), std::memory_order_relaxed);
+      lead = commit_queue_.size() == 1;
+    }
+    if (!lead) {
+      std::unique_lock<std::mutex> lock(self.mu);
+      self.cv.wait(lock, [&self] { return self.done || self.lead; });
+      if (self.done) return std::move(self.status);
+    }
+    // Leading; `self` is at the front of the queue. Only the leader uses
+    // group_batch_.
+    GatherWriters();
+    std::vector<QueuedWrite*> group;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      size_t bytes = 0;
+      for (QueuedWrite* w : commit_queue_) {
+        const size_t size = w->batch.GetDataSize();
+        if (!group.empty() && (group.size() == kMaxGroupWrites || bytes + size > kMaxGroupBytes)) break;
+        group.push_back(w);
+        bytes += size;
+      }
+    }
+    rdb::WriteBatch* write = &batch;
+    rdb::Status s;
+    if (group.size() > 1) {
+      group_batch_.Clear();
+      AppendTo append(group_batch_);
+      for (QueuedWrite* w : group) {
+        s = w->batch.Iterate(&append);
+        if (!s.ok()) break;
+      }
+      write = &group_batch_;
+    }
+    if (s.ok()) s = db_->Write(write_options_, write);
+    const Status result = FromRocks(s, "write");
+    grouped_writes_.fetch_add(group.size() - 1, std::memory_order_relaxed);
+    QueuedWrite* next = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(commit_mu_);
+      commit_queue_.erase(commit_queue_.begin(),
+                          commit_queue_.begin() + static_cast<ptrdiff_t>(group.size()));
+      queued_.store(commit_queue_.size(), std::memory_order_relaxed);
+      if (!commit_queue_.empty()) next = commit_queue_.front();
+    }
+    // The next leader first: everyone queued behind it waits for its write.
+    // Each notify happens under the writer's mutex, so the writer cannot
+    // return (and destroy it) before the notify is done.
+    if (next != nullptr) {
+      std::lock_guard<std::mutex> lock(next->mu);
+      next->lead = true;
+      next->cv.notify_one();
+    }
+    for (size_t i = 1; i < group.size(); ++i) {
+      QueuedWrite* w = group[i];
+      std::lock_guard<std::mutex> lock(w->mu);
+      w->status = result;
+      w->done = true;
+      w->cv.notify_one();
+    }
+    return result;
   }
 
   // Periodic mode: records the write in memory for the next flush.
@@ -841,6 +998,21 @@ class RocksDbStoreImpl final : public RocksDbStore {
   std::atomic<uint64_t> hits_{0}, misses_{0}, decisions_{0}, writes_{0}, wal_syncs_{0}, cache_hits_{0},
       cached_{0};
   std::atomic<bool> sync_error_{false};
+
+  // Every-write group commit (CommitSynced). A group is at most this many
+  // batches, and takes no further batch once it holds this many bytes.
+  static constexpr size_t kMaxGroupWrites = 1024;
+  static constexpr size_t kMaxGroupBytes = 1u << 20;
+  std::mutex commit_mu_;
+  std::deque<QueuedWrite*> commit_queue_;  // guarded by commit_mu_; front: the leader
+  rdb::WriteBatch group_batch_;            // used by the leader only
+  // Callers inside a write call (Arrival) and writers queued: while more are
+  // inside than queued, a new leader waits up to kGatherWait for them.
+  std::atomic<size_t> inside_{0}, queued_{0};
+  static constexpr std::chrono::microseconds kGatherWait{100};
+  // Batches committed in another writer's group (each group's write is one
+  // log fsync, counted by RocksDB in log_fsyncs).
+  std::atomic<uint64_t> grouped_writes_{0};
 
   // Periodic mode: pending writes (all shards), and a flush is due before the
   // interval once this many are pending.

@@ -12,7 +12,8 @@
 //   - SyncMode::kEveryWrite: the write goes to RocksDB and its log is fsynced
 //     before the call returns (a decision that was acknowledged survives a
 //     crash of the process or of the machine). Concurrent writers share one
-//     fsync (RocksDB's write group).
+//     fsync: the store's group commit writes the batches of all waiting
+//     writers as one synced RocksDB write.
 //   - SyncMode::kPeriodic: writes are applied in memory (readers see them at
 //     once) and a background thread hands them to RocksDB as one batch and
 //     fsyncs the log every `sync_interval` (sooner when 65536 are pending);
@@ -117,8 +118,9 @@ struct RocksDbStats {
   uint64_t wal_syncs = 0;             // fsyncs of the log the store asked for (periodic mode and Flush)
   uint64_t cache_hits = 0;            // reads served from the record cache
   uint64_t compaction_drops = 0;      // expired records dropped by the compaction filter
-  uint64_t log_fsyncs = 0;            // fsyncs of the log RocksDB made (every-write writes share them)
-  uint64_t writes_done_by_other = 0;  // writes another writer committed in its group (group commit)
+  uint64_t log_fsyncs = 0;            // fsyncs of the log RocksDB made (every-write: one per group commit)
+  uint64_t writes_done_by_other = 0;  // writes committed in another writer's group (every-write: the
+                                      // store's group commit; none mode: RocksDB's write group)
 };
 
 class SLUICE_EXPORT RocksDbStore : public Store {
