@@ -886,10 +886,23 @@ class RocksDbStoreImpl final : public RocksDbStore {
         shard.pending.clear();
       }
       pending_.store(0, std::memory_order_relaxed);
+      if (batch.Count() == 0) return Status::Ok();
+      // Written before the stripes are released: a key that left `pending`
+      // (and may leave the cache) must already be in RocksDB when the next
+      // decision reads it, or that decision would see its older state and
+      // admit again. The write only fills the memtable and the log buffer;
+      // the caller syncs the log.
+      rdb::WriteOptions o;
+      Status written = FromRocks(db_->Write(o, &batch), "writing pending records");
+      if (!written.ok()) {
+        // The cache must not claim what RocksDB does not hold.
+        for (CacheShard& shard : cache_) {
+          cached_.fetch_sub(shard.records.size(), std::memory_order_relaxed);
+          shard.records.clear();
+        }
+      }
+      return written;
     }
-    if (batch.Count() == 0) return Status::Ok();
-    rdb::WriteOptions o;  // the log is fsynced by the caller
-    return FromRocks(db_->Write(o, &batch), "writing pending records");
   }
 
   void AfterWrite(size_t stripe, std::string_view key, const StoredValue* v, bool existed) {

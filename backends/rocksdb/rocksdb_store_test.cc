@@ -174,6 +174,39 @@ TEST(RocksDbStoreTest, RejectsBadOptions) {
             StatusCode::kInvalidArgument);
 }
 
+// Periodic mode with no record cache: decisions racing the flush that hands
+// pending writes to RocksDB always see the newest state, so no key admits
+// more than its limit (a flush that released the stripes before writing let
+// a decision read the older state from disk).
+TEST(RocksDbStoreTest, PeriodicFlushNeverShowsAnOlderState) {
+  testing::SimulatedClock clock;
+  auto store = MustOpen({.path = NewTestPath("flush-race"), .sync = SyncMode::kPeriodic, .clock = &clock,
+                         .cache_records = 0});
+  ASSERT_NE(store, nullptr);
+  const Policy p = Policy::FixedWindow(100, std::chrono::hours(1));
+  constexpr int kKeys = 4, kThreads = 4, kPerThread = 1000;  // 1000 attempts a key for a limit of 100
+  std::atomic<int> admitted[kKeys] = {};
+  std::atomic<bool> done{false};
+  std::thread flusher([&] {
+    for (int i = 0; i < 100'000 && !done.load(); ++i) ASSERT_TRUE(store->Flush().ok());
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int k = (i + t) % kKeys;
+        Result<Decision> d = store->Decide("race:" + std::to_string(k), p);
+        ASSERT_TRUE(d.ok()) << d.status().ToString();
+        if (d->allowed) admitted[k].fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  done.store(true);
+  flusher.join();
+  for (int k = 0; k < kKeys; ++k) EXPECT_EQ(admitted[k].load(), 100) << "key " << k;
+}
+
 // Every-write mode: what was acknowledged is there after a reopen, also the
 // fencing token and the expiry.
 TEST(RocksDbStoreTest, ReopenKeepsState) {
