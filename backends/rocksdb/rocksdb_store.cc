@@ -140,6 +140,17 @@ struct alignas(64) CacheShard {
   // Periodic mode: writes not yet handed to RocksDB (nullopt: a deletion).
   // They shadow `records` and the disk until the next flush.
   std::unordered_map<std::string, std::optional<StoredValue>, StringHash, std::equal_to<>> pending;
+  // Periodic mode: the writes a flush is handing to RocksDB right now. They
+  // shadow the disk until RocksDB holds them, so the stripes need not be held
+  // across the write.
+  std::unordered_map<std::string, std::optional<StoredValue>, StringHash, std::equal_to<>> flushing;
+
+  // The staged write of `key` (newest first), or null.
+  const std::optional<StoredValue>* Staged(std::string_view key) const {
+    if (auto it = pending.find(key); it != pending.end()) return &it->second;
+    if (auto it = flushing.find(key); it != flushing.end()) return &it->second;
+    return nullptr;
+  }
 };
 
 // A limiter record's expiry is the instant its state is fresh again; opaque
@@ -443,8 +454,8 @@ class RocksDbStoreImpl final : public RocksDbStore {
     std::unique_lock<std::mutex> lock = locks_.LockStripe(stripe);
     const CacheShard& shard = cache_[stripe];
     bool exists = shard.records.count(key) != 0;
-    if (auto it = shard.pending.find(key); it != shard.pending.end()) {
-      exists = it->second.has_value();
+    if (const std::optional<StoredValue>* staged = shard.Staged(key); staged != nullptr) {
+      exists = staged->has_value();
       if (!exists) return Status::Ok();
     } else if (!exists) {
       std::string raw;
@@ -659,14 +670,14 @@ class RocksDbStoreImpl final : public RocksDbStore {
                                                 int64_t now, bool* exists) {
     CacheShard& shard = cache_[stripe];
     std::optional<StoredValue> v;
-    if (auto p = shard.pending.find(key); p != shard.pending.end()) {
+    if (const std::optional<StoredValue>* staged = shard.Staged(key); staged != nullptr) {
       cache_hits_.fetch_add(1, std::memory_order_relaxed);
-      if (!p->second.has_value()) {
+      if (!staged->has_value()) {
         *exists = false;
         misses_.fetch_add(1, std::memory_order_relaxed);
         return std::optional<StoredValue>();
       }
-      v = *p->second;
+      v = **staged;
     } else if (auto it = shard.records.find(key); it != shard.records.end()) {
       cache_hits_.fetch_add(1, std::memory_order_relaxed);
       v = it->second;
@@ -865,44 +876,49 @@ class RocksDbStoreImpl final : public RocksDbStore {
 
   // Hands every pending write to RocksDB in one batch (nothing to do outside
   // periodic mode). Takes every stripe while it collects them, so all-or-
-  // nothing decisions are never split between two flushes.
+  // nothing decisions are never split between two flushes. The write itself
+  // runs without the stripes: until RocksDB holds the batch its writes stay
+  // visible as `flushing`, so no decision can read an older state from disk.
   Status FlushPending() {
     if (!write_behind()) return Status::Ok();
     std::lock_guard<std::mutex> flush(flush_mu_);
     rdb::WriteBatch batch;
     {
       internal::StripedLocks::MultiLock all = locks_.LockEveryStripe();
-      for (size_t stripe = 0; stripe < cache_.size(); ++stripe) {
-        CacheShard& shard = cache_[stripe];
+      for (CacheShard& shard : cache_) {
         for (auto& [key, v] : shard.pending) {
           if (v.has_value()) {
             batch.Put(DataKey(key), EncodeStoredValue(*v));
-            CachePut(stripe, key, *v);
           } else {
             batch.Delete(DataKey(key));
+          }
+        }
+        shard.flushing.swap(shard.pending);  // `flushing` was empty
+      }
+      pending_.store(0, std::memory_order_relaxed);
+    }
+    if (batch.Count() == 0) return Status::Ok();
+    rdb::WriteOptions o;  // the log is fsynced by the caller
+    const Status written = FromRocks(db_->Write(o, &batch), "writing pending records");
+    internal::StripedLocks::MultiLock all = locks_.LockEveryStripe();
+    for (size_t stripe = 0; stripe < cache_.size(); ++stripe) {
+      CacheShard& shard = cache_[stripe];
+      for (auto& [key, v] : shard.flushing) {
+        if (!written.ok()) {
+          // Not in RocksDB: stage it again (unless a newer write was), so the
+          // next flush retries it and readers keep seeing it.
+          if (shard.pending.try_emplace(key, std::move(v)).second) pending_.fetch_add(1, std::memory_order_relaxed);
+        } else if (shard.pending.count(key) == 0) {
+          if (v.has_value()) {
+            CachePut(stripe, key, *v);
+          } else {
             CacheErase(stripe, key);
           }
         }
-        shard.pending.clear();
       }
-      pending_.store(0, std::memory_order_relaxed);
-      if (batch.Count() == 0) return Status::Ok();
-      // Written before the stripes are released: a key that left `pending`
-      // (and may leave the cache) must already be in RocksDB when the next
-      // decision reads it, or that decision would see its older state and
-      // admit again. The write only fills the memtable and the log buffer;
-      // the caller syncs the log.
-      rdb::WriteOptions o;
-      Status written = FromRocks(db_->Write(o, &batch), "writing pending records");
-      if (!written.ok()) {
-        // The cache must not claim what RocksDB does not hold.
-        for (CacheShard& shard : cache_) {
-          cached_.fetch_sub(shard.records.size(), std::memory_order_relaxed);
-          shard.records.clear();
-        }
-      }
-      return written;
+      shard.flushing.clear();
     }
+    return written;
   }
 
   void AfterWrite(size_t stripe, std::string_view key, const StoredValue* v, bool existed) {
