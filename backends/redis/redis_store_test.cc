@@ -58,6 +58,22 @@ Result<std::unique_ptr<Store>> MakeClusterStore(Clock& clock) {
                            .clock = &clock});
 }
 
+// A plain connection to the test server, for commands the store never sends
+// (FUNCTION FLUSH, CLIENT KILL, ACL, INFO).
+class AdminConnection {
+ public:
+  AdminConnection() {
+    Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
+    if (endpoint.ok()) connection_ = Connection::Connect(io_, *endpoint, std::chrono::milliseconds(2000));
+  }
+  bool ok() const { return connection_.ok(); }
+  Result<Reply> Call(std::vector<std::string> args) { return (*connection_)->Call(std::move(args)); }
+
+ private:
+  IoThread io_;
+  Result<std::shared_ptr<Connection>> connection_ = UnavailableError("not connected");
+};
+
 INSTANTIATE_TEST_SUITE_P(Redis, StoreConformanceTest,
                          ::testing::Values(StoreFactory{"redis", MakeRedisStore},
                                            StoreFactory{"redis_cluster", MakeClusterStore}),
@@ -135,15 +151,13 @@ TEST(RedisStoreLua, SurvivesScriptFlush) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
   auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "flush:", .use_functions = false});
   ASSERT_TRUE(store.ok());
-  IoThread io;
-  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
-  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  AdminConnection admin;
   ASSERT_TRUE(admin.ok());
   const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
   ASSERT_TRUE((*store)->Delete("k").ok());
   for (int i = 0; i < 50; ++i) {
     if (i % 7 == 0) {
-      ASSERT_TRUE((*admin)->Call({"SCRIPT", "FLUSH"}).ok());
+      ASSERT_TRUE(admin.Call({"SCRIPT", "FLUSH"}).ok());
     }
     Result<Decision> d = (*store)->Decide("k", p);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -165,30 +179,28 @@ TEST(RedisStore, UnreachableServerIsUnavailable) {
 // a decision twice.
 TEST(RedisStoreLua, FunctionLibrarySurvivesFunctionFlush) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  IoThread io;
-  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
-  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  AdminConnection admin;
   ASSERT_TRUE(admin.ok());
-  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
-  ASSERT_TRUE((*admin)->Call({"CONFIG", "RESETSTAT"}).ok());
+  ASSERT_TRUE(admin.Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE(admin.Call({"CONFIG", "RESETSTAT"}).ok());
   auto store = CreateRedisStore({.uri = RedisUri(), .key_prefix = "function-flush:"});
   ASSERT_TRUE(store.ok());
   const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
   ASSERT_TRUE((*store)->Delete("k").ok());
   for (int i = 0; i < 50; ++i) {
     if (i % 7 == 3) {
-      ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+      ASSERT_TRUE(admin.Call({"FUNCTION", "FLUSH"}).ok());
     }
     Result<Decision> d = (*store)->Decide("k", p);
     ASSERT_TRUE(d.ok()) << d.status().ToString();
     EXPECT_EQ(d->remaining, 1000 - (i + 1));  // counted exactly once each
   }
-  Result<Reply> libraries = (*admin)->Call({"FUNCTION", "LIST", "LIBRARYNAME", "sluice_*"});
+  Result<Reply> libraries = admin.Call({"FUNCTION", "LIST", "LIBRARYNAME", "sluice_*"});
   ASSERT_TRUE(libraries.ok());
   EXPECT_EQ(libraries->elements.size(), 1u) << libraries->ToString();
   // Every decision was an FCALL: 50, and one more for each time the library
   // was missing (at the start and after each of the 7 flushes).
-  Result<Reply> stats = (*admin)->Call({"INFO", "commandstats"});
+  Result<Reply> stats = admin.Call({"INFO", "commandstats"});
   ASSERT_TRUE(stats.ok());
   const std::string field = "cmdstat_fcall:calls=";
   const size_t at = stats->str.find(field);
@@ -233,9 +245,7 @@ class RecordingObserver final : public Logger, public MetricsSink {
 // reconnecting after the server dropped the connection are logged and counted.
 TEST(RedisStore, ReportsReloadsAndReconnects) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  IoThread io;
-  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
-  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  AdminConnection admin;
   ASSERT_TRUE(admin.ok());
   RecordingObserver observer;
   auto store = CreateRedisStore({.uri = RedisUri(),
@@ -245,12 +255,12 @@ TEST(RedisStore, ReportsReloadsAndReconnects) {
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
   ASSERT_TRUE((*store)->Decide("k", p).ok());
-  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE(admin.Call({"FUNCTION", "FLUSH"}).ok());
   ASSERT_TRUE((*store)->Decide("k", p).ok());
   EXPECT_GE(observer.Counter("sluice_redis_function_loads_total"), 1u);
   // Drop every client connection but the admin's; the next call reconnects
   // (the call that finds its connection dead may fail: it was sent).
-  ASSERT_TRUE((*admin)->Call({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).ok());
+  ASSERT_TRUE(admin.Call({"CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"}).ok());
   Result<Decision> d = (*store)->Decide("k", p);
   for (int i = 0; i < 5 && !d.ok(); ++i) d = (*store)->Decide("k", p);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
@@ -262,14 +272,12 @@ TEST(RedisStore, ReportsReloadsAndReconnects) {
 // fall back to EVALSHA, reported once as a warning and a counter.
 TEST(RedisStore, ReportsTheFallbackToEvalsha) {
   if (RedisUri().empty()) GTEST_SKIP() << "SLUICE_TEST_REDIS_DIR is not set";
-  IoThread io;
-  Result<Endpoint> endpoint = Endpoint::Parse(RedisUri());
-  auto admin = Connection::Connect(io, *endpoint, std::chrono::milliseconds(2000));
+  AdminConnection admin;
   ASSERT_TRUE(admin.ok());
   // The library is gone and the default user loses FUNCTION (so FUNCTION
   // LOAD is refused) for this test.
-  ASSERT_TRUE((*admin)->Call({"FUNCTION", "FLUSH"}).ok());
-  ASSERT_TRUE((*admin)->Call({"ACL", "SETUSER", "default", "-function"}).ok());
+  ASSERT_TRUE(admin.Call({"FUNCTION", "FLUSH"}).ok());
+  ASSERT_TRUE(admin.Call({"ACL", "SETUSER", "default", "-function"}).ok());
   RecordingObserver observer;
   auto store = CreateRedisStore({.uri = RedisUri(),
                                  .key_prefix = "fallback" + RunId() + ":",
@@ -278,7 +286,7 @@ TEST(RedisStore, ReportsTheFallbackToEvalsha) {
                                   : Result<Decision>(store.status());
   Result<Decision> again = store.ok() ? (*store)->Decide("k", Policy::FixedWindow(10, std::chrono::hours(1)))
                                       : Result<Decision>(store.status());
-  ASSERT_TRUE((*admin)->Call({"ACL", "SETUSER", "default", "+function"}).ok());
+  ASSERT_TRUE(admin.Call({"ACL", "SETUSER", "default", "+function"}).ok());
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->remaining, 8);

@@ -44,13 +44,14 @@ bool WorthRetrying(const Status& s) {
   }
 }
 
-Status ValidateRetry(const CheckpointRetryOptions& r, std::string_view what) {
-  if (r.max_attempts < 1) return InvalidArgumentError(std::string(what) + ".max_attempts must be at least 1");
-  if (r.initial_delay.count() <= 0 || r.max_delay < r.initial_delay || !(r.multiplier >= 1.0)) {
-    return InvalidArgumentError(std::string(what) +
-                                ": need 0 < initial_delay <= max_delay and multiplier >= 1");
-  }
-  return Status::Ok();
+// The retry schedule as the shared backoff takes it (the seed is drawn per use).
+internal::BackoffOptions ToBackoff(const CheckpointRetryOptions& r) {
+  internal::BackoffOptions b;
+  b.initial = r.initial_delay;
+  b.max_delay = r.max_delay;
+  b.multiplier = r.multiplier;
+  b.max_attempts = r.max_attempts;
+  return b;
 }
 
 class CoordinatorImpl final : public CheckpointCoordinator {
@@ -232,11 +233,7 @@ class CoordinatorImpl final : public CheckpointCoordinator {
   }
 
   internal::BackoffOptions BackoffFor(const CheckpointRetryOptions& r) {
-    internal::BackoffOptions b;
-    b.initial = r.initial_delay;
-    b.max_delay = r.max_delay;
-    b.multiplier = r.multiplier;
-    b.max_attempts = r.max_attempts;
+    internal::BackoffOptions b = ToBackoff(r);
     b.seed = seeds_();
     return b;
   }
@@ -416,8 +413,8 @@ Result<std::unique_ptr<CheckpointCoordinator>> CheckpointCoordinator::Create(std
   if (options.interval.count() < 0 || options.min_pause.count() < 0) {
     return InvalidArgumentError("checkpoint coordinator: interval and min_pause must not be negative");
   }
-  SLUICE_RETURN_IF_ERROR(ValidateRetry(options.save_retry, "save_retry"));
-  SLUICE_RETURN_IF_ERROR(ValidateRetry(options.load_retry, "load_retry"));
+  SLUICE_RETURN_IF_ERROR(ToBackoff(options.save_retry).Validate().WithContext("CheckpointOptions.save_retry"));
+  SLUICE_RETURN_IF_ERROR(ToBackoff(options.load_retry).Validate().WithContext("CheckpointOptions.load_retry"));
   std::shared_ptr<CheckpointTarget> target = options.target;
   if (target == nullptr) {
     if (options.directory.empty()) {
