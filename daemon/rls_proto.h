@@ -1,0 +1,35 @@
+// Copyright 2026 The sluice Authors.
+// SPDX-License-Identifier: Apache-2.0
+//
+// Conversions between the RLS model (rls.h) and its wire forms: the protobuf
+// messages of envoy.service.ratelimit.v3 and their proto3 JSON (what
+// envoyproxy/ratelimit's `POST /json` takes and returns: camelCase names,
+// enums by name, durations as "42s").
+//
+// Errors: kInvalidArgument naming what is wrong (malformed JSON, unknown
+// field, wrong type, empty domain, no descriptors, an entry without key).
+
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "daemon/rls.h"
+#include "sluice/result.h"
+
+namespace envoy::service::ratelimit::v3 {
+class RateLimitRequest;
+class RateLimitResponse;
+}  // namespace envoy::service::ratelimit::v3
+
+namespace sluice::daemon {
+
+Result<RlsRequest> FromProto(const envoy::service::ratelimit::v3::RateLimitRequest& request);
+void ToProto(const RlsResponse& response, envoy::service::ratelimit::v3::RateLimitResponse* out);
+
+// Parses a RateLimitRequest in proto3 JSON.
+Result<RlsRequest> ParseRlsRequestJson(std::string_view json);
+// Writes a RateLimitResponse in proto3 JSON.
+std::string RlsResponseToJson(const RlsResponse& response);
+
+}  // namespace sluice::daemon
