@@ -181,9 +181,9 @@ Result<bool> YamlAsBool(const YamlContext& ctx, const YAML::Node& node, std::str
 Result<int64_t> YamlAsInt64(const YamlContext& ctx, const YAML::Node& node, std::string_view field, int64_t min,
                             int64_t max) {
   SLUICE_ASSIGN_OR_RETURN(std::string text, ScalarText(ctx, node, field, "an integer"));
-  std::string_view digits = text;
   // YAML allows an explicit '+'; from_chars does not.
-  if (digits.size() > 1 && digits.front() == '+' && digits[1] != '-') digits.remove_prefix(1);
+  const size_t skip = (text.size() > 1 && text[0] == '+' && text[1] != '-') ? 1 : 0;
+  const std::string_view digits = std::string_view(text).substr(skip);
   int64_t value = 0;
   const char* end = digits.data() + digits.size();
   auto [ptr, ec] = std::from_chars(digits.data(), end, value);
