@@ -26,6 +26,8 @@ namespace sluice::daemon {
 
 Result<RlsRequest> FromProto(const envoy::service::ratelimit::v3::RateLimitRequest& request);
 void ToProto(const RlsResponse& response, envoy::service::ratelimit::v3::RateLimitResponse* out);
+// The request's wire form (clients, tests); FromProto reads it back unchanged.
+void ToProto(const RlsRequest& request, envoy::service::ratelimit::v3::RateLimitRequest* out);
 
 // Parses a RateLimitRequest in proto3 JSON.
 Result<RlsRequest> ParseRlsRequestJson(std::string_view json);
