@@ -70,7 +70,10 @@ struct Rule {
   // Without rate_limit and unlimited: whitelisted (matches, never limits).
   bool has_limit = false;
   // The policy the store decides with (fixed windows aligned to the unit by
-  // default). Valid when has_limit.
+  // default). Valid when has_limit and not unlimited, with one exception:
+  // requests_per_unit 0 (upstream's way to ban a value) leaves policy.limit
+  // at 0, which Policy::Validate rejects; such a rule is over the limit for
+  // every request and is decided without the store.
   Policy policy;
   // What the response reports as current_limit.
   RlsRateLimit reported;
@@ -88,10 +91,13 @@ struct RuleMatch {
   const Rule* rule = nullptr;
   // The counter's identity: "domain_key_value_key2_value2" with each
   // wildcard-matched value replaced by the pattern when share_threshold is
-  // set. Decisions on equal counter keys share one state.
+  // set; a '_' or '\' inside the domain, a key or a value is escaped with a
+  // backslash, so different descriptors never share a key. Decisions on
+  // equal counter keys share one state.
   std::string counter_key;
-  // The metric label: the rule path, or with detailed_metric / value_to_metric
-  // the path with the request's values filled in.
+  // The metric label (without the domain): the rule path, or with
+  // detailed_metric / value_to_metric the path with the request's values
+  // filled in.
   std::string metric_key;
 };
 
