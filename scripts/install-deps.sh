@@ -8,6 +8,9 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libhiredis-dev libboost-dev redis-server redis-tools
   librocksdb-dev libzstd-dev
+  libyaml-cpp-dev libgrpc++-dev libgrpc-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libspdlog-dev libfmt-dev libssl-dev libcli11-dev
+  python3 python3-grpcio python3-protobuf curl openssl prometheus wrk nghttp2-client nginx-light
 )
 
 missing=()

@@ -1,16 +1,13 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs sluice's main job. Until the daemon
-# exists that is the demo: keyed limiting, JSON state, and a restart that keeps
-# its limits (it runs twice on one data directory to show it).
+# Installs what is missing, builds, and runs sluice's main job: the daemon
+# sluiced in the foreground on the embedded default store (in memory, with
+# checkpoints in build/sluiced-data so a restart keeps the limits) and the
+# example rules in examples/rules. HTTP on 127.0.0.1:8080, gRPC on
+# 127.0.0.1:8081; Ctrl-C stops it after a final checkpoint. Extra arguments go
+# to sluiced (e.g. --store redis://127.0.0.1:6379).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target sluice_demo
-data_dir=build/demo-data
-mkdir -p "$data_dir"
-echo "### first start"
-build/release/examples/sluice_demo --data-dir "$data_dir" "$@"
-echo
-echo "### restart: the same users continue from the saved state"
-build/release/examples/sluice_demo --data-dir "$data_dir" "$@"
+cmake --build --preset release --target sluiced
+exec build/release/daemon/sluiced --config examples/sluiced.yaml "$@"
