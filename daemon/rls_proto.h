@@ -7,7 +7,9 @@
 // enums by name, durations as "42s").
 //
 // Errors: kInvalidArgument naming what is wrong (malformed JSON, unknown
-// field, wrong type, empty domain, no descriptors, an entry without key).
+// field, wrong type, a limit override unit the protocol does not define).
+// These only convert: an empty domain, no descriptors, an entry without key
+// and the size limits are the service's to refuse.
 
 #pragma once
 
