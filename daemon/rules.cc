@@ -3,6 +3,19 @@
 
 #include "daemon/rules.h"
 
+// Where this differs from envoyproxy/ratelimit, on purpose:
+//   - Upstream looks descriptors up by the joined string "key_value" (and
+//     matches wildcards against it), so key "a_b" with value "c" can hit the
+//     rule for key "a" with value "b_c", and a pattern "b*" under key "a"
+//     matches key "a_b". Here the key must be equal and only the value is
+//     matched against the pattern.
+//   - Allowed fields are checked per map (top level, descriptor, rate_limit,
+//     replaces entry) rather than against one global list, so a field in the
+//     wrong place ("unit" in a descriptor) is reported instead of ignored.
+//   - A limit needs requests_per_unit; upstream reads a missing one as 0,
+//     which denies every request. An explicit 0 keeps that meaning.
+//   - Counter keys escape '_' and '\' inside parts (see RuleMatch).
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>

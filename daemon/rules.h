@@ -116,7 +116,8 @@ struct RuleFile {
 class RuleSet {
  public:
   // Loads every *.yaml and *.yml file in `directory` (not recursive; sorted by
-  // name). kInvalidArgument naming file, line and reason for any invalid
+  // name; names starting with '.', such as editor lock files, are skipped;
+  // symlinks are followed). kInvalidArgument naming file, line and reason for any invalid
   // file; kNotFound if the directory does not exist. An empty directory gives
   // an empty rule set.
   static Result<std::shared_ptr<const RuleSet>> LoadDirectory(const std::string& directory,
