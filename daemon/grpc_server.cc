@@ -268,9 +268,19 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions options,
   // the same port and silently share its traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(ClampToInt(options.limits.max_body_bytes));
+  // The HTTP limits that have an HTTP/2 counterpart: request headers
+  // (metadata), connections idle for too long, and a connection that does
+  // not finish its handshake in time (slowloris).
+  if (options.limits.max_header_bytes > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, ClampToInt(options.limits.max_header_bytes));
+  }
   if (options.limits.idle_timeout.count() > 0) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
                                ClampToInt(static_cast<size_t>(options.limits.idle_timeout.count())));
+  }
+  if (options.limits.request_timeout.count() > 0) {
+    builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                               ClampToInt(static_cast<size_t>(options.limits.request_timeout.count())));
   }
   for (PortSpec& spec : ports) builder.AddListeningPort(spec.grpc_address, spec.credentials, &spec.selected_port);
   builder.RegisterService(&impl->rls_service);

@@ -318,6 +318,26 @@ TEST(GrpcServerTest, OversizedMessageIsRejected) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(GrpcServerTest, OversizedMetadataIsRejected) {
+  std::atomic<int> calls{0};
+  GrpcServerOptions options = Options({"127.0.0.1:0"});
+  options.limits.max_header_bytes = 2048;
+  auto server = MustStart(std::move(options), EchoDecider(&calls));
+  ASSERT_TRUE(server);
+  auto stub = RlsStub(server->bound_addresses()[0]);
+  auto call_with_metadata = [&](size_t bytes) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + kTimeout);
+    context.AddMetadata("x-padding", std::string(bytes, 'p'));
+    rls::RateLimitResponse response;
+    return stub->ShouldRateLimit(&context, Request("edge", "v"), &response);
+  };
+  EXPECT_TRUE(call_with_metadata(500).ok());
+  grpc::Status status = call_with_metadata(6000);
+  EXPECT_FALSE(status.ok());
+  EXPECT_EQ(calls.load(), 1) << status.error_message();
+}
+
 TEST(GrpcServerTest, StartErrors) {
   TempDir dir;
   auto expect_error = [](GrpcServerOptions options, StatusCode code, const std::string& text) {
