@@ -643,8 +643,16 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::LoadDirectory(const std::string&
     if (name.empty() || name.front() == '.') continue;
     const std::string ext = it->path().extension().string();
     if (ext != ".yaml" && ext != ".yml") continue;
+    // Symlinks are followed (Kubernetes mounts ConfigMap files as symlinks).
+    // One that leads nowhere fails the load rather than silently dropping
+    // its rules: a reload then keeps the rules in effect.
     std::error_code type_ec;
-    if (!it->is_regular_file(type_ec)) continue;  // follows symlinks (Kubernetes ConfigMaps)
+    const fs::file_status target = it->status(type_ec);
+    if (fs::is_directory(target)) continue;
+    if (type_ec || !fs::is_regular_file(target)) {
+      return InvalidArgumentError(fmt::format("{}: not a readable regular file{}", it->path().string(),
+                                              type_ec ? ": " + type_ec.message() : std::string()));
+    }
     names.push_back(name);
   }
   std::sort(names.begin(), names.end());

@@ -952,6 +952,28 @@ TEST_F(RulesDirectoryTest, ErrorsNameThePath) {
   EXPECT_THAT(r.status().message(), StartsWith(dir_ + "/c.yaml:1: duplicate domain 'a'"));
 }
 
+TEST_F(RulesDirectoryTest, SymlinksAreFollowed) {
+  // A Kubernetes ConfigMap volume: files are symlinks through "..data".
+  std::filesystem::create_directories(dir_ + "/..2026_12_01/");
+  Write("..2026_12_01/api.yaml", "domain: api\n");
+  std::filesystem::create_directory_symlink("..2026_12_01", dir_ + "/..data");
+  std::filesystem::create_symlink("..data/api.yaml", dir_ + "/api.yaml");
+  // An editor's lock file: a dangling symlink with a hidden name.
+  std::filesystem::create_symlink("nobody@host.1234", dir_ + "/.#api.yaml");
+  Result<RuleSetPtr> r = RuleSet::LoadDirectory(dir_);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ((*r)->sources().size(), 1u);
+  EXPECT_EQ((*r)->sources()[0].file, dir_ + "/api.yaml");
+  EXPECT_TRUE((*r)->HasDomain("api"));
+
+  // A visible rule file that leads nowhere fails the load.
+  std::filesystem::create_symlink("missing.yaml", dir_ + "/broken.yaml");
+  r = RuleSet::LoadDirectory(dir_);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), StartsWith(dir_ + "/broken.yaml: not a readable regular file"));
+}
+
 TEST_F(RulesDirectoryTest, EmptyMissingAndNotADirectory) {
   Result<RuleSetPtr> empty = RuleSet::LoadDirectory(dir_);
   ASSERT_TRUE(empty.ok());
