@@ -450,6 +450,10 @@ Result<RlsResponse> RateLimitService::ShouldRateLimitNow(const RlsRequest& reque
     const bool over = slot.cannot_fit || !d.allowed;
     status.limit_remaining = over ? 0 : ClampToUint32(d.remaining);
     status.duration_until_reset = ResetAfter(rule.policy, d, now_ns);
+    if (rule.policy.interval.count() % kNanosPerSecond == 0) {
+      // Whole-second windows report whole seconds, as upstream does.
+      status.duration_until_reset = std::chrono::seconds(CeilSeconds(*status.duration_until_reset));
+    }
     const bool quota = rule.quota_mode || options_.quota_mode;
     if (over) {
       counters.over_limit.fetch_add(static_cast<uint64_t>(slot.hits), std::memory_order_relaxed);
