@@ -8,7 +8,9 @@ envoyproxy/ratelimit's matching rules, rate-limit headers, /healthz, /readyz,
 import os
 import re
 import shutil
+import socket
 import subprocess
+import time
 import unittest
 
 from harness import (DaemonTest, SharedDaemonTest, metric_value, parse_duration_json, parse_metrics, rls_json,
@@ -112,9 +114,11 @@ class HttpTest(SharedDaemonTest):
                 body = r.json()
                 self.assertIs(body["allowed"], False)
                 # The next unit comes back within one period (1h), sooner
-                # for the refilling algorithms (1h / 4).
+                # for the refilling algorithms (1h / 4); the sliding window
+                # counter weighs the previous window in, up to two periods.
                 self.assertGreater(body["retry_after_ms"], 0)
-                self.assertLessEqual(body["retry_after_ms"], 3600 * 1000)
+                periods = 2 if algorithm == "sliding_window" else 1
+                self.assertLessEqual(body["retry_after_ms"], periods * 3600 * 1000)
                 self.assertIsNotNone(r.header("Retry-After"))
 
     def test_token_bucket_refill_setting(self):
@@ -426,13 +430,20 @@ class HttpTest(SharedDaemonTest):
         r = self.daemon.get("/v1/rules")
         self.assertStatus(r, 200)
         body = r.json()
-        self.assertIn("loaded_at", body)
         listed = {(rule["domain"], rule["path"]): rule for rule in body["rules"]}
         for key in (("e2e", "user"), ("e2e", "user_vip"), ("e2e", "user_bot*"), ("e2e", "path_/api.user"),
                     ("e2e", "category_premium"), ("other", "user")):
             self.assertIn(key, listed, f"{key} not in {sorted(listed)}")
         self.assertEqual(os.path.basename(listed[("e2e", "user")]["source_file"]), "e2e.yaml")
         self.assertEqual(os.path.basename(listed[("other", "user")]["source_file"]), "other.yml")
+        self.assertEqual(listed[("e2e", "user")]["requests_per_unit"], 3)
+        self.assertEqual(listed[("e2e", "user")]["unit"], "HOUR")
+        # Each source file with its load time.
+        sources = {os.path.basename(s["file"]): s for s in body["sources"]}
+        self.assertEqual(set(sources), {"e2e.yaml", "other.yml"})
+        self.assertEqual(sources["other.yml"]["domain"], "other")
+        for s in sources.values():
+            self.assertLess(abs(s["loaded_at_unix"] - time.time()), 600, s)
 
     def test_metrics(self):
         # Make the per-rule counters move: 2 within, 1 over.
@@ -473,9 +484,11 @@ class HttpUnixSocketTest(DaemonTest):
         self.ws.write_rule("e2e.yaml", RULES["e2e.yaml"])
         http_sock = self.ws.path("http.sock")
         grpc_sock = self.ws.path("grpc.sock")
-        # A stale socket file left by a killed daemon is replaced.
-        with open(http_sock, "w"):
-            pass
+        # A stale socket file (as a killed daemon leaves it) is replaced.
+        stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        stale.bind(http_sock)
+        stale.close()
+        self.assertTrue(os.path.exists(http_sock))
         d = self.ws.start({"http": {"listen": ["unix:" + http_sock, "127.0.0.1:0"]},
                            "grpc": {"listen": ["unix:" + grpc_sock]}})
         self.assertEqual(d.ready["http"][0], "unix:" + http_sock)
