@@ -477,6 +477,51 @@ class HttpTest(SharedDaemonTest):
         self.assertEqual(check.returncode, 0, "promtool check metrics:\n" + "\n".join(lint))
 
 
+class HeaderModeTest(DaemonTest):
+    """http.rate_limit_headers: ietf (default, tested above), draft,
+    x-ratelimit (reset as seconds or as an epoch) and none."""
+
+    def decide_twice(self, config):
+        d = self.ws.start(config)
+        body = {"key": "hdr", "limit": {"algorithm": "fixed_window", "limit": 1, "period": "1h"}}
+        allowed = d.post("/v1/decide", body)
+        self.assertStatus(allowed, 200)
+        denied = d.post("/v1/decide", body)
+        self.assertStatus(denied, 429)
+        self.assertRegex(denied.header("Retry-After") or "", r"^[1-9]\d*$")
+        d.stop()
+        return allowed, denied
+
+    def test_draft(self):
+        allowed, denied = self.decide_twice({"http": {"rate_limit_headers": "draft"}})
+        self.assertEqual(allowed.header("RateLimit-Limit"), "1")
+        self.assertEqual(allowed.header("RateLimit-Remaining"), "0")
+        self.assertLessEqual(int(allowed.header("RateLimit-Reset")), 3600)
+        self.assertEqual(allowed.header("RateLimit-Policy"), "1;w=3600")
+        self.assertIsNone(allowed.header("RateLimit"))
+        self.assertEqual(denied.header("RateLimit-Remaining"), "0")
+
+    def test_x_ratelimit(self):
+        allowed, _ = self.decide_twice({"http": {"rate_limit_headers": "x-ratelimit"}})
+        self.assertEqual(allowed.header("X-RateLimit-Limit"), "1")
+        self.assertEqual(allowed.header("X-RateLimit-Remaining"), "0")
+        self.assertLessEqual(int(allowed.header("X-RateLimit-Reset")), 3600)
+        self.assertIsNone(allowed.header("RateLimit-Policy"))
+
+    def test_x_ratelimit_epoch_reset(self):
+        allowed, _ = self.decide_twice({"http": {"rate_limit_headers": "x-ratelimit", "x_ratelimit_reset": "epoch"}})
+        reset = int(allowed.header("X-RateLimit-Reset"))
+        now = time.time()
+        self.assertGreater(reset, now - 2)
+        self.assertLessEqual(reset, now + 3600 + 2)
+        self.assertAlmostEqual(reset, now + seconds_to_boundary(3600), delta=2)
+
+    def test_none(self):
+        allowed, denied = self.decide_twice({"http": {"rate_limit_headers": "none"}})
+        for r in (allowed, denied):
+            self.assertFalse([h for h in r.headers if "ratelimit" in h], r.headers)
+
+
 class HttpUnixSocketTest(DaemonTest):
     """Both listeners on Unix domain sockets, as deployments beside Envoy do."""
 

@@ -6,15 +6,17 @@ paused (SIGSTOP) decisions still end within store.deadline plus a small
 margin with the configured failure-mode answer, while /healthz, /metrics and
 gRPC health answer at once; after SIGCONT the real answers come back."""
 
+import http.client
 import json
 import os
 import shutil
+import signal
 import threading
 import time
 import unittest
 
-from harness import (DaemonTest, RedisServer, Workspace, grpc_channel, grpc_modules, rls_json, rls_proto, timed_request,
-                     wait_for)
+from harness import (DaemonTest, RedisServer, Workspace, grpc_channel, grpc_modules, rls_json, rls_proto,
+                     tcp_receive_queue, timed_request, wait_for)
 
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
 
@@ -48,9 +50,9 @@ class RedisTest(DaemonTest):
         self.addCleanup(self.redis.stop)
         self.ws.write_rule("e2e.yaml", RULES)
 
-    def start(self, failure_mode="allow", ws=None):
+    def start(self, failure_mode="allow", ws=None, deadline_ms=DEADLINE_MS, query=""):
         return (ws or self.ws).start({
-            "store": {"uri": self.redis.uri, "deadline": f"{DEADLINE_MS}ms", "failure_mode": failure_mode},
+            "store": {"uri": self.redis.uri + query, "deadline": f"{deadline_ms}ms", "failure_mode": failure_mode},
             "rules": {"watch": False},
         })
 
@@ -184,6 +186,36 @@ class RedisTest(DaemonTest):
             return status == 200 and body["statuses"][0]["limitRemaining"] == 2
         wait_for(fresh_ok, 10, interval=0.05, what="allowed decisions after SIGCONT")
         self.assertEqual(d.stop(), 0)
+
+    def test_sigterm_drains_a_decision_in_flight(self):
+        # A decision waiting on the paused store when SIGTERM arrives still
+        # gets its answer (the failure mode's, at its deadline), then the
+        # daemon exits 0.
+        # The store's own timeout bounds how long its connections hold up
+        # the exit.
+        deadline_s, command_timeout_s = 1.5, 2.0
+        d = self.start("allow", deadline_ms=int(deadline_s * 1000), query=f"?command_timeout={command_timeout_s}s")
+        host, port = d.http_host_port()
+        self.redis.pause()
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("POST", "/json", body=json.dumps(one(value="draining")).encode(),
+                     headers={"Content-Type": "application/json"})
+        client_port = conn.sock.getsockname()[1]
+        # The daemon has read the whole request once nothing is left unread
+        # in its socket's receive queue.
+        wait_for(lambda: tcp_receive_queue(port, client_port) == 0, 5, interval=0.005,
+                 what="the daemon to read the request")
+        started = time.monotonic()
+        d.signal(signal.SIGTERM)
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        self.assertEqual(resp.status, 200, body)
+        self.assertEqual(body["overallCode"], "OK")
+        self.assertLess(time.monotonic() - started, deadline_s + MARGIN_S)
+        d.proc.wait(10)
+        self.assertEqual(d.proc.returncode, 0, d.log())
+        self.assertLess(time.monotonic() - started, command_timeout_s + 2.0, "exit after the drain")
 
     def test_failures_are_counted(self):
         d = self.start("allow")
