@@ -28,6 +28,7 @@
 #include <sstream>
 #include <system_error>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <fmt/format.h>
@@ -243,19 +244,20 @@ Result<RlsMetadataValue> ParseMetadata(const YamlContext& ctx, const YAML::Node&
       }
       return v;
     case YAML::NodeType::Map:
+    {
       v.kind = RlsMetadataValue::Kind::kObject;
+      std::unordered_set<std::string> seen;
       for (auto it = node.begin(); it != node.end(); ++it) {
         const YAML::Node key = it->first;
         if (!key.IsScalar()) return ctx.Error(key, "a key in metadata is not a string");
-        for (const auto& [existing, unused] : v.object) {
-          if (existing == key.Scalar()) {
-            return ctx.Error(key, fmt::format("field \"{}\" appears twice in metadata", key.Scalar()));
-          }
+        if (!seen.insert(key.Scalar()).second) {
+          return ctx.Error(key, fmt::format("field \"{}\" appears twice in metadata", key.Scalar()));
         }
         SLUICE_ASSIGN_OR_RETURN(RlsMetadataValue item, ParseMetadata(ctx, it->second, depth + 1));
         v.object.emplace_back(key.Scalar(), std::move(item));
       }
       return v;
+    }
   }
   return v;
 }

@@ -250,6 +250,8 @@ TEST(RulesValidationTest, ShapesAndTypes) {
   ExpectError("domain: d\ndescriptors:\n  - key: k\n    rate_limit: [1]\n", "r.yaml:4: ",
               "rate_limit must be a map");
   ExpectError("domain: d\ndescriptors:\n  - key: k\n    metadata: [1]\n", "r.yaml:4: ", "metadata must be a map");
+  ExpectError("domain: d\ndescriptors:\n  - key: k\n    metadata:\n      a: 1\n      b: 2\n      a: 3\n", "r.yaml:7: ",
+              "field \"a\" appears twice in metadata");
 }
 
 TEST(RulesValidationTest, SyntaxErrorHasLineAndColumn) {
