@@ -243,8 +243,7 @@ Result<RlsMetadataValue> ParseMetadata(const YamlContext& ctx, const YAML::Node&
         v.list.push_back(std::move(item));
       }
       return v;
-    case YAML::NodeType::Map:
-    {
+    case YAML::NodeType::Map: {
       v.kind = RlsMetadataValue::Kind::kObject;
       std::unordered_set<std::string> seen;
       for (auto it = node.begin(); it != node.end(); ++it) {
