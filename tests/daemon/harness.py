@@ -562,7 +562,8 @@ def wait_closed(sock, timeout):
 
 def timed_request(daemon, method, path, body=None, timeout=10.0):
     """One request through http.client on a new connection, for timing
-    without a process start: returns (status, body bytes, seconds)."""
+    without a process start: returns (status, body bytes, seconds); status
+    0 when no answer came within `timeout`."""
     import http.client
     host, port = daemon.http_host_port()
     if isinstance(body, (dict, list)):
@@ -575,6 +576,8 @@ def timed_request(daemon, method, path, body=None, timeout=10.0):
         resp = conn.getresponse()
         data = resp.read()
         return resp.status, data, time.monotonic() - started
+    except socket.timeout:
+        return 0, b"", time.monotonic() - started
     finally:
         conn.close()
 
