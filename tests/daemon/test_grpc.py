@@ -201,6 +201,21 @@ class GrpcOptionsTest(DaemonTest):
             resp = stub.ShouldRateLimit(rls_proto("e2e", [("nothing", "x")]), timeout=5)
             self.assertEqual(resp.overall_code, OK)
 
+    def test_dynamic_metadata(self):
+        self.ws.write_rule("e2e.yaml", RULES["e2e.yaml"])
+        d = self.ws.start({"grpc": {"dynamic_metadata": True}})
+        with grpc_channel(d.grpc_addr) as channel:
+            stub = rls_pb2_grpc.RateLimitServiceStub(channel)
+            resp = stub.ShouldRateLimit(rls_proto("e2e", [("user", "md-1")]), timeout=5)
+            self.assertTrue(resp.HasField("dynamic_metadata"))
+            self.assertEqual(resp.dynamic_metadata.fields["domain"].string_value, "e2e")
+        # Off by default.
+        d2 = self.ws.start()
+        with grpc_channel(d2.grpc_addr) as channel:
+            stub = rls_pb2_grpc.RateLimitServiceStub(channel)
+            resp = stub.ShouldRateLimit(rls_proto("e2e", [("user", "md-1")]), timeout=5)
+            self.assertFalse(resp.HasField("dynamic_metadata"))
+
     def test_global_shadow_mode(self):
         self.ws.write_rule("e2e.yaml", RULES["e2e.yaml"])
         d = self.ws.start(args=["--shadow-mode"])
