@@ -522,6 +522,66 @@ class HeaderModeTest(DaemonTest):
             self.assertFalse([h for h in r.headers if "ratelimit" in h], r.headers)
 
 
+class RuleOptionsTest(DaemonTest):
+    """quota_mode, rules.all_or_nothing and rules.merge_domains."""
+
+    def rls(self, d, *descriptors):
+        r = d.post("/json", rls_json("q", *descriptors))
+        self.assertIn(r.status, (200, 429), r)
+        return r
+
+    def test_quota_mode_denies_only_when_every_quota_is_over(self):
+        self.ws.write_rule("q.yaml", """\
+domain: q
+descriptors:
+  - key: soft_a
+    quota_mode: true
+    rate_limit: {unit: hour, requests_per_unit: 1}
+  - key: soft_b
+    quota_mode: true
+    rate_limit: {unit: hour, requests_per_unit: 2}
+""")
+        d = self.ws.start()
+        both = ([("soft_a", "x")], [("soft_b", "x")])
+        self.assertStatus(self.rls(d, *both), 200)
+        r = self.rls(d, *both)
+        self.assertStatus(r, 200, "one quota over, the other not: still allowed")
+        self.assertEqual([s["code"] for s in r.json()["statuses"]], ["OVER_LIMIT", "OK"])
+        r = self.rls(d, *both)
+        self.assertStatus(r, 429, "every quota over")
+        self.assertEqual(r.json()["overallCode"], "OVER_LIMIT")
+
+    def test_all_or_nothing(self):
+        self.ws.write_rule("q.yaml", """\
+domain: q
+descriptors:
+  - key: a
+    rate_limit: {unit: hour, requests_per_unit: 1}
+  - key: b
+    rate_limit: {unit: hour, requests_per_unit: 5}
+""")
+        d = self.ws.start({"rules": {"all_or_nothing": True}})
+        pair = ([("a", "x")], [("b", "x")])
+        self.assertStatus(self.rls(d, *pair), 200)
+        r = self.rls(d, *pair)
+        self.assertStatus(r, 429)
+        # b was not charged for the denied request.
+        peek = self.rls(d, {"entries": [{"key": "b", "value": "x"}], "hitsAddend": 0})
+        self.assertEqual(peek.json()["statuses"][0]["limitRemaining"], 4)
+
+    def test_merge_domains(self):
+        self.ws.write_rule("q1.yaml", "domain: q\ndescriptors:\n  - key: a\n    rate_limit: {unit: hour, "
+                                      "requests_per_unit: 1}\n")
+        self.ws.write_rule("q2.yaml", "domain: q\ndescriptors:\n  - key: b\n    rate_limit: {unit: hour, "
+                                      "requests_per_unit: 7}\n")
+        d = self.ws.start(wait=False)
+        self.assertEqual(d.proc.wait(10), 1, "a domain split over two files is an error by default")
+        self.assertIn("q2.yaml", d.log())
+        d = self.ws.start({"rules": {"merge_domains": True}})
+        r = self.rls(d, [("a", "x")], [("b", "x")])
+        self.assertEqual([s["currentLimit"]["requestsPerUnit"] for s in r.json()["statuses"]], [1, 7])
+
+
 class HttpUnixSocketTest(DaemonTest):
     """Both listeners on Unix domain sockets, as deployments beside Envoy do."""
 
