@@ -3,6 +3,7 @@
 
 #include "daemon/grpc_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
 #include <openssl/bio.h>
@@ -263,6 +264,10 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions options,
   if (ports.empty()) return Status(StatusCode::kInvalidArgument, "gRPC server: no listen address");
 
   auto impl = std::make_unique<Impl>(std::move(decider), std::move(options.serving));
+  // Server reflection (grpc.reflection.v1alpha) lets generic tools list and
+  // call the services without our .proto files. Registering it twice is a
+  // no-op.
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second daemon bind
   // the same port and silently share its traffic.

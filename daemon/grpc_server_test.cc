@@ -3,6 +3,7 @@
 
 #include "daemon/grpc_server.h"
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -302,6 +304,53 @@ TEST(GrpcServerTest, HealthCheckFollowsServingLive) {
   }
   health::HealthCheckResponse response;
   EXPECT_EQ(check("no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Waits for `tag` on `cq`; false on timeout or a failed operation.
+bool Await(grpc::CompletionQueue& cq, intptr_t tag) {
+  void* got = nullptr;
+  bool ok = false;
+  const auto status = cq.AsyncNext(&got, &ok, std::chrono::system_clock::now() + kTimeout);
+  return status == grpc::CompletionQueue::GOT_EVENT && ok && got == reinterpret_cast<void*>(tag);
+}
+
+TEST(GrpcServerTest, ReflectionListsTheServices) {
+  auto server = MustStart(Options({"127.0.0.1:0"}), EchoDecider());
+  ASSERT_TRUE(server);
+  auto channel = grpc::CreateChannel(server->bound_addresses()[0], grpc::InsecureChannelCredentials());
+  grpc::GenericStub stub(channel);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + kTimeout);
+  auto call = stub.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(Await(cq, 1));
+  // ServerReflectionRequest{list_services: ""}: field 7, length 0.
+  const std::string request("\x3a\x00", 2);
+  grpc::Slice slice(request);
+  grpc::ByteBuffer out(&slice, 1);
+  call->Write(out, reinterpret_cast<void*>(2));
+  ASSERT_TRUE(Await(cq, 2));
+  grpc::ByteBuffer in;
+  call->Read(&in, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(Await(cq, 3));
+  std::vector<grpc::Slice> slices;
+  ASSERT_TRUE(in.Dump(&slices).ok());
+  std::string answer;
+  for (const grpc::Slice& s : slices) answer.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  EXPECT_THAT(answer, HasSubstr("envoy.service.ratelimit.v3.RateLimitService"));
+  EXPECT_THAT(answer, HasSubstr("grpc.health.v1.Health"));
+  call->WritesDone(reinterpret_cast<void*>(4));
+  ASSERT_TRUE(Await(cq, 4));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(5));
+  ASSERT_TRUE(Await(cq, 5));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  cq.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (cq.Next(&tag, &ok)) {
+  }
 }
 
 TEST(GrpcServerTest, OversizedMessageIsRejected) {
