@@ -26,19 +26,22 @@ import time
 import unittest
 
 SLUICED = os.environ.get("SLUICED", "")
+SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
 CURL = shutil.which("curl")
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
 
-def avoid_window_edge(margin=30.0):
-    """Waits out the top of the hour if it is less than `margin` s away.
+def avoid_window_edge(margin=30.0, window=3600.0):
+    """Waits out the end of the current `window` (s, aligned to the epoch)
+    if it is less than `margin` s away.
 
     Tests count hits in hour- and day-long fixed windows aligned to the epoch;
     a test that began a few seconds before the top of an hour would see its
     counters reset halfway. Tests take well under `margin` seconds."""
-    left = 3600.0 - time.time() % 3600.0
+    left = window - time.time() % window
     if left < margin:
         time.sleep(left + 0.5)
 
@@ -147,7 +150,7 @@ class Daemon:
     """One sluiced process. Started by Workspace.start(); stopped by stop()
     (SIGTERM) or kill() (SIGKILL)."""
 
-    def __init__(self, workspace, args):
+    def __init__(self, workspace, args, cwd=None):
         self.workspace = workspace
         self.ready_file = os.path.join(workspace.dir, "ready.json")
         if os.path.exists(self.ready_file):
@@ -157,7 +160,7 @@ class Daemon:
         self.args = [SLUICED, "--ready-file", self.ready_file] + list(args)
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=workspace.dir)
+                                     stderr=subprocess.STDOUT, cwd=cwd or workspace.dir)
         self.ready = None
         self.returncode = None
 
@@ -306,9 +309,10 @@ class Workspace:
             f.write(text)
         return self.config_path
 
-    def start(self, config=None, args=(), config_text=None, with_config=True, wait=True):
+    def start(self, config=None, args=(), config_text=None, with_config=True, wait=True, cwd=None):
         """Starts sluiced with this workspace's config (rewritten from
-        `config` overrides or `config_text`) plus `args`; waits until ready."""
+        `config` overrides or `config_text`) plus `args`, in `cwd` (default:
+        the workspace); waits until ready."""
         if not SLUICED:
             raise AssertionError("SLUICED is not set: run through ctest, or export SLUICED=<build>/daemon/sluiced")
         full = []
@@ -316,7 +320,7 @@ class Workspace:
             self.write_config(config, config_text)
             full += ["--config", self.config_path]
         full += list(args)
-        daemon = Daemon(self, full)
+        daemon = Daemon(self, full, cwd=cwd)
         self.daemons.append(daemon)
         if wait:
             daemon.wait_ready()
