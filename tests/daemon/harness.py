@@ -12,6 +12,12 @@ stubs the build generates into <build>/python.
 Every wait polls a condition with a deadline; nothing sleeps to let time pass,
 except `avoid_window_edge`, which keeps a test from straddling the top of an
 hour (when every hour- and day-aligned window of the rules rolls over).
+
+By hand, from this directory:
+    SLUICED=<build>/daemon/sluiced PYTHONPATH=<build>/python:. \
+        /usr/bin/python3 -m unittest -v test_http.HttpTest.test_replaces
+SLUICED_E2E_KEEP=1 keeps each test's directory (config, rules, the daemon's
+log sluiced.N.log) and prints where it is.
 """
 
 import json
