@@ -122,6 +122,26 @@ class GrpcTest(SharedDaemonTest):
         self.assertEqual([s.code for s in resp.statuses], [OVER_LIMIT, OK])
         self.assertEqual(resp.statuses[1].limit_remaining, 0)
 
+    def test_limit_override(self):
+        # A caller-supplied limit replaces the configured one ...
+        req = rls_proto("e2e", [("user", "g-override")])
+        req.descriptors[0].limit.requests_per_unit = 2
+        req.descriptors[0].limit.unit = 4  # envoy.type.v3.RateLimitUnit DAY
+        for expected in (OK, OK, OVER_LIMIT):
+            resp = self.stub.ShouldRateLimit(req, timeout=5)
+            self.assertEqual(resp.overall_code, expected)
+            self.assertEqual(resp.statuses[0].current_limit.requests_per_unit, 2)
+            self.assertEqual(resp.statuses[0].current_limit.unit, Unit.DAY)
+        # ... and, as upstream, applies in a known domain even where no rule
+        # matches.
+        req = rls_proto("e2e", [("nothing", "g-override")])
+        req.descriptors[0].limit.requests_per_unit = 1
+        req.descriptors[0].limit.unit = 3  # HOUR
+        self.assertEqual(self.stub.ShouldRateLimit(req, timeout=5).overall_code, OK)
+        resp = self.stub.ShouldRateLimit(req, timeout=5)
+        self.assertEqual(resp.overall_code, OVER_LIMIT)
+        self.assertEqual(resp.statuses[0].current_limit.requests_per_unit, 1)
+
     def test_shadow_and_replaces(self):
         for _ in range(3):
             resp = self.call([("shadow", "g-s")])

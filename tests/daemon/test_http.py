@@ -373,6 +373,13 @@ class HttpTest(SharedDaemonTest):
         self.assertEqual(body["statuses"][0]["code"], "OK", "UInt64Value also reads as a string")
         self.assertEqual(self.status_of(d)[0], 429)
 
+    def test_limit_override(self):
+        d = {"entries": [{"key": "user", "value": "override-1"}], "limit": {"requestsPerUnit": 1, "unit": "DAY"}}
+        status, body = self.status_of(d)
+        self.assertEqual(status, 200)
+        self.assertEqual(body["statuses"][0]["currentLimit"], {"requestsPerUnit": 1, "unit": "DAY"})
+        self.assertEqual(self.status_of(d)[0], 429)
+
     def test_extension_rule_token_bucket(self):
         d = [("bucket", "b-1")]
         self.assertEqual(self.status_of(d)[0], 200)
