@@ -469,7 +469,14 @@ class HttpTest(SharedDaemonTest):
         over = metric_value(samples, r"sluiced_rule_\w*over\w*_total", domain="e2e", rule="user")
         self.assertIsNotNone(over, "no per-rule over-limit counter for e2e/user")
         self.assertGreaterEqual(over, 1)
-        self.assertTrue(any(name.endswith("_bucket") for name, _, _ in samples), "no latency histogram")
+        within = metric_value(samples, r"sluiced_rule_within_limit_total", domain="e2e", rule="user")
+        self.assertGreaterEqual(within or 0, 2)
+        # Decision and store latency histograms.
+        names = {name for name, _, _ in samples}
+        for histogram in ("sluiced_decision_duration_seconds", "sluiced_store_duration_seconds"):
+            for suffix in ("_bucket", "_sum", "_count"):
+                self.assertIn(histogram + suffix, names)
+        self.assertGreater(metric_value(samples, "sluiced_decision_duration_seconds_count"), 0)
 
         promtool = shutil.which("promtool")
         if promtool is None:

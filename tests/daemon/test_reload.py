@@ -4,11 +4,13 @@
 keep their counters), SIGHUP with bad files (the old rules stay, all of them),
 and reloads triggered by a rule file changing, appearing or disappearing."""
 
+import http.client
 import json
 import signal
+import threading
 import unittest
 
-from harness import DaemonTest, parse_metrics, rls_json, wait_for
+from harness import DaemonTest, metric_value, parse_metrics, rls_json, wait_for
 
 
 def rules(user_limit, keep_limit=5, extra=""):
@@ -146,11 +148,61 @@ class ReloadTest(DaemonTest):
                 else:
                     self.ws.remove_rule(file_name)
 
+        # Each failed reload was counted.
+        samples = parse_metrics(self.d.get("/metrics").body.decode())
+        self.assertEqual(metric_value(samples, "sluiced_rules_reloads_total", result="failure"), len(BAD_FILES))
+        successes = metric_value(samples, "sluiced_rules_reloads_total", result="success") or 0
+
         # A good file after all that is taken, and the counters survived.
         self.ws.write_rule("e2e.yaml", rules(40))
         self.d.signal(signal.SIGHUP)
         self.wait_limit("user", "u2", 40)
         self.assertEqual(self.hit("keep", "k2")["limitRemaining"], 2)
+        samples = parse_metrics(self.d.get("/metrics").body.decode())
+        self.assertEqual(metric_value(samples, "sluiced_rules_reloads_total", result="success"), successes + 1)
+
+    def test_reloads_under_traffic(self):
+        # Requests racing reloads all get answers, from the old rules or the
+        # new ones, never an error.
+        self.start(watch=False)
+        host, port = self.d.http_host_port()
+        stop = threading.Event()
+        answers = []
+        errors = []
+
+        def traffic():
+            conn = http.client.HTTPConnection(host, port, timeout=10)
+            body = json.dumps(rls_json("e2e", {"entries": [{"key": "user", "value": "t"}], "hitsAddend": 0}))
+            try:
+                while not stop.is_set():
+                    conn.request("POST", "/json", body=body, headers={"Content-Type": "application/json"})
+                    resp = conn.getresponse()
+                    answers.append((resp.status, json.loads(resp.read())))
+            except Exception as e:  # reported below, from the test's thread
+                errors.append(repr(e))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=traffic) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(10):
+                limit = 40 + i
+                self.ws.write_rule("e2e.yaml", rules(limit))
+                self.d.signal(signal.SIGHUP)
+                self.wait_limit("user", "u5", limit)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertEqual(errors, [])
+        self.assertGreater(len(answers), 10)
+        limits = set()
+        for status, body in answers:
+            self.assertEqual(status, 200, body)
+            limits.add(body["statuses"][0]["currentLimit"]["requestsPerUnit"])
+        self.assertTrue(limits <= {3} | set(range(40, 50)), limits)
 
     def test_file_change_reloads_by_itself(self):
         self.start(watch=True)
