@@ -51,12 +51,11 @@ class SizeLimitTest(SharedDaemonTest):
             with self.subTest(path=path):
                 r = self.daemon.post(path, b"{" + b" " * 4096 + b"}")
                 self.assertStatus(r, 413)
-        # Exactly at the limit is fine (the answer is about the JSON, not its size).
-        body = rls_json("e2e", [("user", "pad")])
+        # A body of exactly the limit is taken.
         text = '{"domain": "e2e", "descriptors": [{"entries": [{"key": "user", "value": "pad"}]}]}'
         padded = text[:-1] + " " * (LIMITS["max_body_bytes"] - len(text)) + "}"
         self.assertEqual(len(padded), LIMITS["max_body_bytes"])
-        self.assertStatus(self.daemon.post("/json", padded), 200, body)
+        self.assertStatus(self.daemon.post("/json", padded), 200)
 
     def test_large_body_on_a_raw_socket(self):
         # A client that announces 10 MB gets 413 without the server reading it all.
