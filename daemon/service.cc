@@ -387,6 +387,11 @@ Result<RlsResponse> RateLimitService::ShouldRateLimitNow(const RlsRequest& reque
   for (size_t i = 0; i < n; ++i) {
     Slot& slot = slots[i];
     if (slot.rule == nullptr || !slot.rule->has_limit || slot.rule->unlimited) continue;
+    if (slot.rule->policy.limit == 0) {
+      // requests_per_unit 0 bans the value: over limit, no state to keep.
+      slot.cannot_fit = true;
+      continue;
+    }
     DecideRequest call;
     call.key = slot.store_key;
     call.policy = &slot.rule->policy;
@@ -446,7 +451,8 @@ Result<RlsResponse> RateLimitService::ShouldRateLimitNow(const RlsRequest& reque
       counters.within_limit.fetch_add(static_cast<uint64_t>(slot.hits), std::memory_order_relaxed);
       continue;
     }
-    const Decision& d = decisions[slot.request_index];
+    Decision banned;
+    const Decision& d = slot.decided ? decisions[slot.request_index] : banned;
     const bool over = slot.cannot_fit || !d.allowed;
     status.limit_remaining = over ? 0 : ClampToUint32(d.remaining);
     status.duration_until_reset = ResetAfter(rule.policy, d, now_ns);

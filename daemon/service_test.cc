@@ -53,6 +53,8 @@ descriptors:
   - key: soft_b
     quota_mode: true
     rate_limit: {unit: minute, requests_per_unit: 1}
+  - key: banned
+    rate_limit: {unit: second, requests_per_unit: 0}
 )";
 
 RlsDescriptor Desc(std::initializer_list<std::pair<const char*, const char*>> entries) {
@@ -147,6 +149,14 @@ TEST_F(ServiceTest, UnlimitedNeverTouchesTheStore) {
   RlsResponse r = Decide(Req({Desc({{"remote_address", "10.0.0.1"}})}, 1000));
   EXPECT_EQ(r.overall_code, RlsCode::kOk);
   EXPECT_EQ(r.statuses[0].limit_remaining, std::numeric_limits<uint32_t>::max());
+  EXPECT_EQ(store_->Stats().keys, 0u);
+}
+
+TEST_F(ServiceTest, ZeroRequestsPerUnitBansWithoutTouchingTheStore) {
+  RlsResponse r = Decide(Req({Desc({{"banned", "x"}})}));
+  EXPECT_EQ(r.overall_code, RlsCode::kOverLimit);
+  EXPECT_EQ(r.statuses[0].current_limit->requests_per_unit, 0u);
+  EXPECT_EQ(r.statuses[0].limit_remaining, 0u);
   EXPECT_EQ(store_->Stats().keys, 0u);
 }
 
