@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -23,6 +24,8 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -65,11 +68,61 @@ grpc::Status ToGrpcStatus(const Status& status) {
   return grpc::Status(ToGrpcCode(status.code()), std::string(status.message()));
 }
 
+// One ShouldRateLimit call between its arrival and its answer. Whoever flips
+// `answered` first finishes the call: the decider's `done`, or Stop for a
+// call still unanswered when the grace period ends. The loser touches
+// nothing, so a decider may answer after the server is gone.
+struct CallState {
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  rls::RateLimitResponse* response = nullptr;
+  std::atomic<bool> answered{false};
+};
+
+// The calls in flight, so that Stop can finish those a decider still holds
+// when the grace period ends (gRPC's Shutdown waits for every call to be
+// finished, whatever its deadline says).
+class CallRegistry {
+ public:
+  void Add(const std::shared_ptr<CallState>& call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.insert(call);
+  }
+
+  // REQUIRES: the caller won `call->answered`.
+  void Remove(const std::shared_ptr<CallState>& call) {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.erase(call);
+    if (calls_.empty()) empty_.notify_all();
+  }
+
+  // Waits until no call is in flight or `deadline` passes, then finishes
+  // every call still unanswered with UNAVAILABLE.
+  void DrainUntil(std::chrono::steady_clock::time_point deadline) {
+    std::vector<std::shared_ptr<CallState>> abandoned;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      empty_.wait_until(lock, deadline, [this] { return calls_.empty(); });
+      for (const auto& call : calls_) {
+        if (!call->answered.exchange(true)) abandoned.push_back(call);
+      }
+      calls_.clear();
+    }
+    for (const auto& call : abandoned) {
+      call->reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the rate limit service is shutting down"));
+    }
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable empty_;
+  std::unordered_set<std::shared_ptr<CallState>> calls_;
+};
+
 // ShouldRateLimit: converts, hands the request to the decider and finishes
 // the call whenever and wherever the decider answers.
 class RlsService final : public rls::RateLimitService::CallbackService {
  public:
-  explicit RlsService(RlsDecider decider) : decider_(std::move(decider)) {}
+  RlsService(RlsDecider decider, CallRegistry* calls) : decider_(std::move(decider)), calls_(calls) {}
 
   grpc::ServerUnaryReactor* ShouldRateLimit(grpc::CallbackServerContext* context,
                                             const rls::RateLimitRequest* request,
@@ -80,30 +133,41 @@ class RlsService final : public rls::RateLimitService::CallbackService {
       reactor->Finish(ToGrpcStatus(parsed.status()));
       return reactor;
     }
-    // A call finishes exactly once: a decider that answers twice, or throws
-    // after answering, cannot finish it again.
-    auto answered = std::make_shared<std::atomic<bool>>(false);
-    auto done = [reactor, response, answered](Result<RlsResponse> result) {
-      if (answered->exchange(true)) return;
+    auto call = std::make_shared<CallState>();
+    call->reactor = reactor;
+    call->response = response;
+    calls_->Add(call);
+    CallRegistry* calls = calls_;
+    // A call finishes exactly once: a decider that answers twice, answers
+    // after Stop gave up on it, or throws after answering changes nothing.
+    auto done = [call, calls](Result<RlsResponse> result) {
+      if (call->answered.exchange(true)) return;
+      calls->Remove(call);
       if (!result.ok()) {
-        reactor->Finish(ToGrpcStatus(result.status()));
+        call->reactor->Finish(ToGrpcStatus(result.status()));
         return;
       }
-      ToProto(*result, response);
-      reactor->Finish(grpc::Status::OK);
+      ToProto(*result, call->response);
+      call->reactor->Finish(grpc::Status::OK);
+    };
+    auto fail = [&call, calls](const char* what) {
+      if (call->answered.exchange(true)) return;
+      calls->Remove(call);
+      call->reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, what));
     };
     try {
       decider_(std::move(parsed).value(), std::move(done));
     } catch (const std::exception& e) {
-      if (!answered->exchange(true)) reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, e.what()));
+      fail(e.what());
     } catch (...) {
-      if (!answered->exchange(true)) reactor->Finish(grpc::Status(grpc::StatusCode::INTERNAL, "decider failed"));
+      fail("the decider failed");
     }
     return reactor;
   }
 
  private:
   RlsDecider decider_;
+  CallRegistry* calls_;
 };
 
 // grpc.health.v1.Health/Check, answered from the live `serving` callback
@@ -223,8 +287,9 @@ int ClampToInt(size_t v) { return v > static_cast<size_t>(INT_MAX) ? INT_MAX : s
 
 struct GrpcServer::Impl {
   Impl(RlsDecider decider, std::function<bool()> serving)
-      : rls_service(std::move(decider)), health_service(std::move(serving)) {}
+      : rls_service(std::move(decider), &calls), health_service(std::move(serving)) {}
 
+  CallRegistry calls;
   RlsService rls_service;
   HealthService health_service;
   // Declared after the services: destroyed (and shut down) before them.
@@ -316,10 +381,14 @@ void GrpcServer::Stop(std::chrono::milliseconds grace) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
-  // Stops accepting at once; calls still running at the deadline are
-  // cancelled. Returns when every call has finished, so the deciders must
-  // answer (they hold the call's reactor until they do).
-  impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
+  // Shutdown stops accepting at once and cancels what still runs at the
+  // deadline, but returns only when every call has been finished; the calls
+  // a decider still holds then are finished by DrainUntil, so a slow decider
+  // cannot hold Stop past `grace`.
+  const auto deadline = std::chrono::system_clock::now() + grace;
+  std::thread shutdown([this, deadline] { impl_->server->Shutdown(deadline); });
+  impl_->calls.DrainUntil(std::chrono::steady_clock::now() + grace);
+  shutdown.join();
   impl_->server->Wait();
 }
 

@@ -277,6 +277,24 @@ TEST(GrpcServerTest, StopDrainsCallsInFlightThenRefusesNewOnes) {
   server->Stop(kTimeout);  // idempotent
 }
 
+TEST(GrpcServerTest, StopGivesUpOnCallsTheDeciderHoldsPastGrace) {
+  HeldCalls held;
+  auto server = MustStart(Options({"127.0.0.1:0"}), held.Decider());
+  ASSERT_TRUE(server);
+  auto stub = RlsStub(server->bound_addresses()[0]);
+  rls::RateLimitResponse response;
+  auto call = std::async(std::launch::async, [&] { return Call(*stub, Request("stuck", "v"), &response); });
+  ASSERT_TRUE(held.WaitFor(1));
+  // The decider never answers before Stop returns: Stop must not wait for it.
+  auto stop = std::async(std::launch::async, [&] { server->Stop(std::chrono::milliseconds(50)); });
+  ASSERT_EQ(stop.wait_for(kTimeout), std::future_status::ready);
+  ASSERT_EQ(call.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_EQ(call.get().error_code(), grpc::StatusCode::UNAVAILABLE);
+  server.reset();
+  // A late answer, after the server is gone, changes nothing and harms nothing.
+  held.Take(0)(OverLimit());
+}
+
 TEST(GrpcServerTest, HealthCheckFollowsServingLive) {
   std::atomic<bool> serving{true};
   GrpcServerOptions options = Options({"127.0.0.1:0"});
