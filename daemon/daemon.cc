@@ -236,9 +236,14 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
   }
 
   Impl* raw = impl.get();
-  impl->metrics.AddCollector([raw](MetricsSink& sink) {
-    const StoreStats stats = raw->store->Stats();
-    sink.SetGauge("sluiced_store_keys", {}, static_cast<double>(stats.keys));
+  const bool remote = IsRemoteStore(uri);
+  impl->metrics.AddCollector([raw, remote](MetricsSink& sink) {
+    // A scrape must answer at once even when a remote store hangs, so only
+    // stores in this process report their key count here.
+    if (!remote) {
+      const StoreStats stats = raw->store->Stats();
+      sink.SetGauge("sluiced_store_keys", {}, static_cast<double>(stats.keys));
+    }
     if (raw->checkpoints) {
       const CheckpointStats cs = raw->checkpoints->stats();
       sink.SetGauge("sluiced_checkpoint_last_success_timestamp_seconds", {},

@@ -423,7 +423,12 @@ void HttpApi::Admin(HttpRequest request, HttpRespond respond) {
     options.all_or_nothing = true;
     options.dry_run = request.Path() != request.target && request.target.find("dry_run=true") != std::string::npos;
     Result<ImportReport> report = daemon_.Import(request.body, options);
-    if (!report.ok()) return respond(ErrorResponse(HttpStatusFor(report.status()), report.status().ToString()));
+    if (!report.ok()) {
+      // A truncated or corrupt stream is the client's bad input: 400, and
+      // nothing was applied.
+      const int status = report.status().code() == StatusCode::kDataLoss ? 400 : HttpStatusFor(report.status());
+      return respond(ErrorResponse(status, report.status().ToString()));
+    }
     Json root = Json::MakeObject();
     root.Set("applied", Json::Bool(report->applied));
     root.Set("restored", Json::Int(static_cast<int64_t>(report->restored)));

@@ -78,8 +78,11 @@ std::string JsonList(const std::vector<std::string>& items) {
 int main(int argc, char** argv) {
   sluice::Result<sluice::daemon::CommandLine> cl = sluice::daemon::ParseCommandLine(argc, argv);
   if (!cl.ok()) {
-    std::fprintf(stderr, "sluiced: %s\n", std::string(cl.status().message()).c_str());
-    return 2;
+    // Exit 2 for a usage error (flags), 1 for a configuration that does not
+    // validate.
+    const std::string message(cl.status().message());
+    std::fprintf(stderr, "sluiced: %s\n", message.c_str());
+    return message.starts_with("command line:") ? 2 : 1;
   }
   if (cl->help) {
     std::fputs(sluice::daemon::CommandLineHelp().c_str(), stdout);
