@@ -48,7 +48,8 @@ class GrpcServer {
   std::vector<std::string> bound_addresses() const;
 
   // Stops accepting, waits up to `grace` for in-flight calls, then cancels
-  // the rest. Idempotent.
+  // the rest (UNAVAILABLE); a decider's later answer to one of them is
+  // ignored, and may come after the server is destroyed. Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
   ~GrpcServer();
