@@ -25,13 +25,6 @@ namespace {
 using internal::Json;
 using internal::JsonObjectReader;
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
-
-int64_t CeilSeconds(std::chrono::nanoseconds d) {
-  if (d.count() <= 0) return 0;
-  return (d.count() + kNanosPerSecond - 1) / kNanosPerSecond;
-}
-
 int64_t CeilMillis(std::chrono::nanoseconds d) {
   if (d.count() <= 0) return 0;
   return (d.count() + 999'999) / 1'000'000;

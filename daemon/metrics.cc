@@ -114,46 +114,32 @@ LatencyHistogram& DaemonMetrics::decision_latency(std::string_view frontend) {
   return http_latency_;
 }
 
-void DaemonMetrics::Increment(std::string_view name, MetricLabels labels, uint64_t delta) {
+DaemonMetrics::Generic& DaemonMetrics::GenericSeries(std::string_view name, MetricLabels labels, int kind) {
   std::string label_string = LabelString(labels);
   std::string key = std::string(name) + '\0' + label_string;
-  std::lock_guard lock(generic_mu_);
   auto& slot = generic_[key];
   if (!slot) {
     slot = std::make_unique<Generic>();
-    slot->kind = Generic::Kind::kCounter;
+    slot->kind = static_cast<Generic::Kind>(kind);
     slot->name = std::string(name);
-    slot->labels = label_string;
+    slot->labels = std::move(label_string);
   }
-  slot->counter.fetch_add(delta, std::memory_order_relaxed);
+  return *slot;
+}
+
+void DaemonMetrics::Increment(std::string_view name, MetricLabels labels, uint64_t delta) {
+  std::lock_guard lock(generic_mu_);
+  GenericSeries(name, labels, static_cast<int>(Generic::Kind::kCounter)).counter.fetch_add(delta, std::memory_order_relaxed);
 }
 
 void DaemonMetrics::SetGauge(std::string_view name, MetricLabels labels, double value) {
-  std::string label_string = LabelString(labels);
-  std::string key = std::string(name) + '\0' + label_string;
   std::lock_guard lock(generic_mu_);
-  auto& slot = generic_[key];
-  if (!slot) {
-    slot = std::make_unique<Generic>();
-    slot->kind = Generic::Kind::kGauge;
-    slot->name = std::string(name);
-    slot->labels = label_string;
-  }
-  slot->gauge.store(value, std::memory_order_relaxed);
+  GenericSeries(name, labels, static_cast<int>(Generic::Kind::kGauge)).gauge.store(value, std::memory_order_relaxed);
 }
 
 void DaemonMetrics::Observe(std::string_view name, MetricLabels labels, std::chrono::nanoseconds duration) {
-  std::string label_string = LabelString(labels);
-  std::string key = std::string(name) + '\0' + label_string;
   std::lock_guard lock(generic_mu_);
-  auto& slot = generic_[key];
-  if (!slot) {
-    slot = std::make_unique<Generic>();
-    slot->kind = Generic::Kind::kHistogram;
-    slot->name = std::string(name);
-    slot->labels = label_string;
-  }
-  slot->histogram.Observe(duration);
+  GenericSeries(name, labels, static_cast<int>(Generic::Kind::kHistogram)).histogram.Observe(duration);
 }
 
 void DaemonMetrics::AddCollector(std::function<void(MetricsSink&)> collect) {

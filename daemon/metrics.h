@@ -83,6 +83,9 @@ class DaemonMetrics : public MetricsSink {
 
  private:
   struct Generic;
+  // The series `name` + `labels`, created as `kind` (a Generic::Kind) on
+  // first use. REQUIRES: generic_mu_ held.
+  Generic& GenericSeries(std::string_view name, MetricLabels labels, int kind);
   std::shared_mutex rules_mu_;
   std::unordered_map<std::string, std::unique_ptr<RuleCounters>> rules_;
   std::unique_ptr<RuleCounters> overflow_rule_;

@@ -24,11 +24,6 @@ namespace {
 
 constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
-int64_t CeilSeconds(std::chrono::nanoseconds d) {
-  if (d.count() <= 0) return 0;
-  return (d.count() + kNanosPerSecond - 1) / kNanosPerSecond;
-}
-
 uint32_t ClampToUint32(int64_t v) {
   if (v <= 0) return 0;
   return v > int64_t{std::numeric_limits<uint32_t>::max()} ? std::numeric_limits<uint32_t>::max()
@@ -69,6 +64,11 @@ int64_t WindowSeconds(const Policy& policy, int64_t now_ns) {
 }
 
 }  // namespace
+
+int64_t CeilSeconds(std::chrono::nanoseconds d) {
+  if (d.count() <= 0) return 0;
+  return (d.count() + kNanosPerSecond - 1) / kNanosPerSecond;
+}
 
 std::vector<RlsHeader> RateLimitHeaders(HeaderMode mode, bool reset_epoch, std::span<const HeaderLimit> limits,
                                         int64_t retry_after_seconds, int64_t now_unix) {

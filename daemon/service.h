@@ -64,6 +64,10 @@ struct ServiceOptions {
   Clock* clock = nullptr;            // default Clock::Real()
 };
 
+// Whole seconds, rounded up (headers and upstream's durations count in
+// seconds; rounding down would tell a client to come back too early).
+int64_t CeilSeconds(std::chrono::nanoseconds d);
+
 // One limit's figures for rate-limit response headers.
 struct HeaderLimit {
   std::string name;  // policy name ("" → "default")
