@@ -143,7 +143,7 @@ class RawClient {
 
   // Reads one whole response; nullopt if the connection closed or broke
   // first, or `timeout` passed.
-  std::optional<Reply> Read(std::chrono::milliseconds timeout = 5s) {
+  std::optional<Reply> Read(std::chrono::milliseconds timeout = 5s, bool head_request = false) {
     const auto deadline = Clock::now() + timeout;
     size_t header_end = std::string::npos;
     while ((header_end = pending_.find("\r\n\r\n")) == std::string::npos) {
@@ -168,6 +168,9 @@ class RawClient {
       std::string value = line.substr(colon + 1);
       value.erase(0, value.find_first_not_of(' '));
       reply.headers[name] = value;
+    }
+    if (head_request || reply.status < 200 || reply.status == 204 || reply.status == 304) {
+      return reply;  // no body
     }
     if (reply.Header("transfer-encoding") == "chunked") {
       for (;;) {
@@ -500,6 +503,32 @@ TEST(HttpServerTest, ConnectionCloseAndHttp10CloseAfterTheResponse) {
   auto keep_reply2 = old_keep.Read();
   ASSERT_TRUE(keep_reply2.has_value());
   EXPECT_EQ(keep_reply2->body, "GET /d ");
+}
+
+TEST(HttpServerTest, ExpectContinueAndHead) {
+  LambdaHandler handler(Echo);
+  auto server = MustStart(Loopback(), &handler);
+  ASSERT_NE(server, nullptr);
+  auto client = RawClient::Tcp(PortOf(*server));
+  ASSERT_TRUE(client.Send("POST /e HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+  auto interim = client.Read();
+  ASSERT_TRUE(interim.has_value());
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(client.Send("hello"));
+  auto reply = client.Read();
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->body, "POST /e hello");
+
+  // HEAD: the length the body would have, and no body bytes (the next
+  // response on the connection parses cleanly).
+  ASSERT_TRUE(client.Send("HEAD /h HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/after")));
+  auto head = client.Read(5s, /*head_request=*/true);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("content-length"), "8");  // "HEAD /h "
+  auto after = client.Read();
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->body, "GET /after ");
 }
 
 TEST(HttpServerTest, HandlerAnswersLaterFromAnotherThread) {
