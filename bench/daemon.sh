@@ -291,8 +291,8 @@ PY
   echo "## sluiced (bench/daemon.sh)"
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')," \
-    "$(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), load average at start" \
-    "$load_before; client and server share the cores. sluiced $(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' \
+    "$(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), load average" \
+    "$load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; client and server share the cores. sluiced $(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' \
     "$build/CMakeCache.txt") build, memory store, 2 HTTP I/O threads; nginx $(nginx -v 2>&1 | sed 's|.*/||')" \
     "with 2 workers. Medians of $repeats runs: wrk -t2 -c50 -d${seconds}s --latency (keys over $users users)," \
     "h2load -t2 -c50 -D ${h2_seconds}s after 1 s of warm-up (one request body replayed: a single key)."
