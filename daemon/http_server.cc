@@ -461,6 +461,10 @@ class Session final : public SessionBase {
       http::async_write_header(stream_, *stream_head_->serializer,
                                [self = Self()](const beast::error_code& ec, size_t) {
                                  if (ec) return self->CloseNow();
+                                 if (self->head_request_) {  // the head only: no producer calls
+                                   self->produce_ = nullptr;
+                                   return self->OnWritten(ec, self->stream_keep_);
+                                 }
                                  self->NextChunk();
                                });
     } catch (const std::exception&) {

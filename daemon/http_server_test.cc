@@ -854,6 +854,15 @@ TEST(HttpServerTest, StreamedResponseUsesChunkedEncoding) {
   EXPECT_TRUE(old_reply->Header("transfer-encoding").empty());
   EXPECT_EQ(old_reply->body, expected);
 
+  // HEAD: the head of the streamed response and nothing else.
+  ASSERT_TRUE(client.Send("HEAD /export HTTP/1.1\r\nHost: t\r\n\r\n" + Get("/export")));
+  auto head = client.Read(5s, /*head_request=*/true);
+  ASSERT_TRUE(head.has_value());
+  EXPECT_EQ(head->Header("transfer-encoding"), "chunked");
+  auto after_head = client.Read();
+  ASSERT_TRUE(after_head.has_value());
+  EXPECT_EQ(after_head->body, expected);
+
   // A failing stream ends with a closed connection and no final chunk.
   auto broken = RawClient::Tcp(PortOf(*server));
   ASSERT_TRUE(broken.Send(Get("/broken")));
