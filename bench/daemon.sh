@@ -193,19 +193,38 @@ expect_status 429 "http://$http/json" "$smoke_deny"
 expect_status 200 "http://127.0.0.1:$nginx_port/allow" '{}'
 
 # --- measurements ------------------------------------------------------------
+# The CPU time (user + system, clock ticks) of the server's processes: the
+# daemon, or nginx's master and workers.
+server_pids() { if [[ "$1" == nginx* ]]; then echo "$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"; else echo "$daemon_pid"; fi; }
+cpu_ticks() {
+  local total=0 pid
+  for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+  echo "$total"
+}
+
 run_wrk() {  # run_wrk NAME REP HOSTPORT KIND MODE
-  local out="$work/$1.$2.wrk"
+  local out="$work/$1.$2.wrk" pids cpu0 t0
+  pids=$(server_pids "$1")
+  # shellcheck disable=SC2086
+  cpu0=$(cpu_ticks $pids)
+  t0=$EPOCHREALTIME
   wrk -t2 -c50 -d"${seconds}s" --latency -s "$here/http.lua" "http://$3" -- "$4" "$5" "$users" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk failed for $1"; }
+  # shellcheck disable=SC2086
+  echo "cpu_ticks $(($(cpu_ticks $pids) - cpu0)) wall $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" >>"$out"
   "$py" "$here/report.py" wrk "$1" "$2" "$results" <"$out" || { cat "$out" >&2; die "cannot parse wrk output"; }
 }
 
 run_h2load() {  # run_h2load NAME REP M PATH FRAME [DOMAIN]
   local out="$work/$1.$2.h2load" log="$work/$1.$2.h2log" before=0 after
   [[ -n "${6:-}" ]] && before=$(metric_sum "sluiced_rule_hits_total{domain=\"$6\",")
+  local cpu0 t0
+  cpu0=$(cpu_ticks "$daemon_pid")
+  t0=$EPOCHREALTIME
   h2load -t2 -c50 -m"$3" -D "$h2_seconds" --warm-up-time=1 -d "$work/frames/$5" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$log" "http://$grpc$4" >"$out" 2>&1 ||
     { cat "$out" >&2; die "h2load failed for $1"; }
+  echo "cpu_ticks $(($(cpu_ticks "$daemon_pid") - cpu0)) wall $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" >>"$out"
   "$py" "$here/report.py" h2load "$1" "$2" "$results" "$log" <"$out" ||
     { cat "$out" >&2; die "cannot parse h2load output"; }
   if [[ -n "${6:-}" ]]; then
@@ -287,12 +306,16 @@ print(json.dumps(out))
 PY
 
 # --- report ------------------------------------------------------------------
+dirty=""
+if [[ -n "$(git status --porcelain -- daemon src include backends proto 2>/dev/null)" ]]; then
+  dirty=" plus uncommitted changes"
+fi
 {
   echo "## sluiced (bench/daemon.sh)"
   echo
-  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')," \
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$dirty," \
     "$(nproc) cores ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)), load average" \
-    "$load_before at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end; client and server share the cores. sluiced $(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' \
+    "$load_before at the start (the benchmark itself adds about 4); client and server share the cores. sluiced $(awk -F= '/^CMAKE_BUILD_TYPE:/ { print $2 }' \
     "$build/CMakeCache.txt") build, memory store, 2 HTTP I/O threads; nginx $(nginx -v 2>&1 | sed 's|.*/||')" \
     "with 2 workers. Medians of $repeats runs: wrk -t2 -c50 -d${seconds}s --latency (keys over $users users)," \
     "h2load -t2 -c50 -D ${h2_seconds}s after 1 s of warm-up (one request body replayed: a single key)."

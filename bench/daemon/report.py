@@ -18,6 +18,7 @@
 """
 
 import json
+import os
 import re
 import statistics
 import sys
@@ -75,11 +76,23 @@ def parse_h2load(out, log_file):
     }
 
 
+def server_cpu_us(out, rps):
+    """Server CPU microseconds per request: bench/daemon.sh appends the
+    server's CPU ticks and the wall seconds of the whole run (warm-up
+    included, at about the same rate) to the tool's output."""
+    m = re.search(r"^cpu_ticks (\d+) wall ([0-9.]+)", out, re.M)
+    if not m or rps <= 0 or float(m.group(2)) <= 0:
+        return None
+    cpu_s = int(m.group(1)) / os.sysconf("SC_CLK_TCK")
+    return cpu_s / float(m.group(2)) / rps * 1e6
+
+
 def append(results, record):
     with open(results, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
     print(f"  {record['name']} run {record['rep']}: {record['rps']:.0f} req/s, p99 {record['p99_ms']:.2f} ms, "
-          f"non-2xx {record['non2xx']}, errors {record['errors']}", file=sys.stderr)
+          f"server CPU {record['cpu_us'] or 0:.1f} us/request, non-2xx {record['non2xx']}, errors {record['errors']}",
+          file=sys.stderr)
 
 
 # name: (label, reference, target ratio, p99 limit ms, expects denials)
@@ -107,12 +120,15 @@ def table(results_file, memory_file, header_file, notes_file, out_file, users):
             runs.setdefault(r["name"], []).append(r)
     med = {name: (statistics.median(r["rps"] for r in rs), statistics.median(r["p99_ms"] for r in rs))
            for name, rs in runs.items()}
+    cpu = {name: statistics.median(r["cpu_us"] for r in rs) if all(r.get("cpu_us") for r in rs) else None
+           for name, rs in runs.items()}
     lines = []
     with open(header_file, encoding="utf-8") as f:
         lines.extend(f.read().rstrip("\n").split("\n"))
     lines.append("")
-    lines.append("| Workload | req/s (median) | p99 ms (median) | Ratio | Target | Met? | req/s of each run |")
-    lines.append("|---|---:|---:|---:|---|---|---|")
+    lines.append("| Workload | req/s (median) | p99 ms (median) | server CPU µs/req | Ratio | Target | Met? "
+                 "| req/s of each run |")
+    lines.append("|---|---:|---:|---:|---:|---|---|---|")
     notes = []
     for name, label, ref, ratio_target, p99_target, expects_denials in WORKLOADS:
         if name not in runs:
@@ -127,7 +143,8 @@ def table(results_file, memory_file, header_file, notes_file, out_file, users):
                 ok = r >= ratio_target and (p99_target is None or p99 <= p99_target)
                 met = "yes" if ok else "**no**"
         each = ", ".join(f"{r['rps']:.0f}" for r in runs[name])
-        lines.append(f"| {label} | {rps:,.0f} | {p99:.2f} | {ratio} | {target} | {met} | {each} |")
+        cpu_text = f"{cpu[name]:.1f}" if cpu[name] else "?"
+        lines.append(f"| {label} | {rps:,.0f} | {p99:.2f} | {cpu_text} | {ratio} | {target} | {met} | {each} |")
         for r in runs[name]:
             if r["errors"]:
                 notes.append(f"{name} run {r['rep']}: {r['errors']} transport errors (connect/read/write/timeout "
@@ -170,11 +187,15 @@ def table(results_file, memory_file, header_file, notes_file, out_file, users):
 def main(argv):
     cmd = argv[1] if len(argv) > 1 else ""
     if cmd == "wrk" and len(argv) == 5:
-        rec = parse_wrk(sys.stdin.read())
+        out = sys.stdin.read()
+        rec = parse_wrk(out)
+        rec["cpu_us"] = server_cpu_us(out, rec["rps"])
         append(argv[4], {"name": argv[2], "rep": int(argv[3]), **rec})
         return 0
     if cmd == "h2load" and len(argv) == 6:
-        rec = parse_h2load(sys.stdin.read(), argv[5])
+        out = sys.stdin.read()
+        rec = parse_h2load(out, argv[5])
+        rec["cpu_us"] = server_cpu_us(out, rec["rps"])
         append(argv[4], {"name": argv[2], "rep": int(argv[3]), **rec})
         return 0
     if cmd == "table" and len(argv) == 8:
