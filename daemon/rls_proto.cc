@@ -11,8 +11,11 @@
 #include <string>
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "envoy/service/ratelimit/v3/rls.pb.h"
 #include "sluice/status.h"
+#include "util/json.h"
 
 namespace sluice::daemon {
 namespace {
@@ -97,6 +100,243 @@ void HeadersToProto(const std::vector<RlsHeader>& headers,
   }
 }
 
+// The fast paths below handle what Envoy and envoyproxy/ratelimit's clients
+// send and read, several times faster than protobuf's JSON support (which
+// resolves types by reflection on every call). Anything outside that plain
+// subset (string-encoded numbers, enum numbers, nulls, repeated or unknown
+// fields, metadata, text that is not UTF-8) goes to protobuf, so both paths
+// accept, reject and print exactly the same things.
+using internal::Json;
+
+std::optional<RlsUnit> FastUnit(const Json& value) {
+  if (!value.is_string()) return std::nullopt;
+  const std::string& name = value.as_string();
+  // Exactly the request enum's names (envoy.type.v3.RateLimitUnit).
+  for (RlsUnit unit : {RlsUnit::kUnknown, RlsUnit::kSecond, RlsUnit::kMinute, RlsUnit::kHour, RlsUnit::kDay,
+                       RlsUnit::kMonth, RlsUnit::kYear}) {
+    if (name == RlsUnitName(unit)) return unit;
+  }
+  return std::nullopt;
+}
+
+std::optional<uint64_t> FastUint(const Json& value, uint64_t max) {
+  if (!value.is_int() || value.as_int() < 0 || static_cast<uint64_t>(value.as_int()) > max) return std::nullopt;
+  return static_cast<uint64_t>(value.as_int());
+}
+
+// Calls `visit(name, value)` for each member of `object`, with either
+// spelling of a field name accepted by proto3 JSON; false if a name repeats
+// or `visit` refuses a member.
+template <class Visit>
+bool ForEachMember(const Json& object, Visit visit) {
+  if (!object.is_object()) return false;
+  const Json::Object& members = object.as_object();
+  for (size_t i = 0; i < members.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (members[j].first == members[i].first) return false;
+    }
+    if (members[i].second.is_null() || !visit(members[i].first, members[i].second)) return false;
+  }
+  return true;
+}
+
+std::optional<RlsRequest> FastParseRequest(std::string_view text) {
+  Result<Json> json = internal::ParseJson(text, 16);
+  if (!json.ok()) return std::nullopt;
+  RlsRequest out;
+  bool ok = ForEachMember(*json, [&](const std::string& name, const Json& value) {
+    if (name == "domain") {
+      if (!value.is_string()) return false;
+      out.domain = value.as_string();
+      return true;
+    }
+    if (name == "hitsAddend" || name == "hits_addend") {
+      std::optional<uint64_t> v = FastUint(value, UINT32_MAX);
+      if (!v) return false;
+      out.hits_addend = static_cast<uint32_t>(*v);
+      return true;
+    }
+    if (name != "descriptors" || !value.is_array()) return false;
+    for (const Json& item : value.as_array()) {
+      RlsDescriptor& d = out.descriptors.emplace_back();
+      const bool descriptor_ok = ForEachMember(item, [&](const std::string& dname, const Json& dvalue) {
+        if (dname == "entries") {
+          if (!dvalue.is_array()) return false;
+          for (const Json& e : dvalue.as_array()) {
+            RlsEntry& entry = d.entries.emplace_back();
+            if (!ForEachMember(e, [&](const std::string& ename, const Json& evalue) {
+                  if (!evalue.is_string()) return false;
+                  if (ename == "key") {
+                    entry.key = evalue.as_string();
+                  } else if (ename == "value") {
+                    entry.value = evalue.as_string();
+                  } else {
+                    return false;
+                  }
+                  return true;
+                })) {
+              return false;
+            }
+          }
+          return true;
+        }
+        if (dname == "hitsAddend" || dname == "hits_addend") {
+          std::optional<uint64_t> v = FastUint(dvalue, static_cast<uint64_t>(INT64_MAX));
+          if (!v) return false;
+          d.hits_addend = *v;
+          return true;
+        }
+        if (dname != "limit") return false;
+        RlsLimitOverride limit;
+        if (!ForEachMember(dvalue, [&](const std::string& lname, const Json& lvalue) {
+              if (lname == "requestsPerUnit" || lname == "requests_per_unit") {
+                std::optional<uint64_t> v = FastUint(lvalue, UINT32_MAX);
+                if (!v) return false;
+                limit.requests_per_unit = static_cast<uint32_t>(*v);
+                return true;
+              }
+              if (lname != "unit") return false;
+              std::optional<RlsUnit> unit = FastUnit(lvalue);
+              if (!unit) return false;
+              limit.unit = *unit;
+              return true;
+            })) {
+          return false;
+        }
+        d.limit = limit;
+        return true;
+      });
+      if (!descriptor_ok) return false;
+    }
+    return true;
+  });
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+// protobuf's form of a Duration: whole seconds, or 3, 6 or 9 fraction digits.
+void AppendDuration(std::chrono::nanoseconds d, std::string* out) {
+  const int64_t ns = d.count();
+  const int64_t seconds = ns / 1'000'000'000;
+  const int64_t nanos = ns % 1'000'000'000;
+  if (nanos == 0) {
+    fmt::format_to(std::back_inserter(*out), "\"{}s\"", seconds);
+  } else if (nanos % 1'000'000 == 0) {
+    fmt::format_to(std::back_inserter(*out), "\"{}.{:03}s\"", seconds, nanos / 1'000'000);
+  } else if (nanos % 1'000 == 0) {
+    fmt::format_to(std::back_inserter(*out), "\"{}.{:06}s\"", seconds, nanos / 1'000);
+  } else {
+    fmt::format_to(std::back_inserter(*out), "\"{}.{:09}s\"", seconds, nanos);
+  }
+}
+
+std::optional<std::string> FastResponseJson(const RlsResponse& r) {
+  if (r.dynamic_metadata.has_value()) return std::nullopt;
+  std::string out;
+  out.reserve(128 + 160 * r.statuses.size());
+  auto code_name = [](RlsCode code) { return RlsCodeName(code); };
+  auto add_string = [&](std::string_view s) {
+    if (!internal::IsValidUtf8(s)) return false;
+    internal::AppendJsonString(s, &out);
+    return true;
+  };
+  out += "{";
+  bool first = true;
+  auto field = [&](std::string_view name) {
+    if (!first) out += ",";
+    first = false;
+    out += "\"";
+    out += name;
+    out += "\":";
+  };
+  if (r.overall_code != RlsCode::kUnknown) {
+    field("overallCode");
+    fmt::format_to(std::back_inserter(out), "\"{}\"", code_name(r.overall_code));
+  }
+  if (!r.statuses.empty()) {
+    field("statuses");
+    out += "[";
+    for (size_t i = 0; i < r.statuses.size(); ++i) {
+      const RlsDescriptorStatus& s = r.statuses[i];
+      if (i > 0) out += ",";
+      out += "{";
+      bool first_member = true;
+      auto member = [&](std::string_view name) {
+        if (!first_member) out += ",";
+        first_member = false;
+        out += "\"";
+        out += name;
+        out += "\":";
+      };
+      if (s.code != RlsCode::kUnknown) {
+        member("code");
+        fmt::format_to(std::back_inserter(out), "\"{}\"", code_name(s.code));
+      }
+      if (s.current_limit.has_value()) {
+        member("currentLimit");
+        out += "{";
+        bool first_limit = true;
+        auto limit_member = [&](std::string_view name) {
+          if (!first_limit) out += ",";
+          first_limit = false;
+          out += "\"";
+          out += name;
+          out += "\":";
+        };
+        if (s.current_limit->requests_per_unit != 0) {
+          limit_member("requestsPerUnit");
+          fmt::format_to(std::back_inserter(out), "{}", s.current_limit->requests_per_unit);
+        }
+        if (s.current_limit->unit != RlsUnit::kUnknown) {
+          limit_member("unit");
+          fmt::format_to(std::back_inserter(out), "\"{}\"", RlsUnitName(s.current_limit->unit));
+        }
+        if (!s.current_limit->name.empty()) {
+          limit_member("name");
+          if (!add_string(s.current_limit->name)) return std::nullopt;
+        }
+        out += "}";
+      }
+      if (s.limit_remaining != 0) {
+        member("limitRemaining");
+        fmt::format_to(std::back_inserter(out), "{}", s.limit_remaining);
+      }
+      if (s.duration_until_reset.has_value()) {
+        if (s.duration_until_reset->count() < 0) return std::nullopt;
+        member("durationUntilReset");
+        AppendDuration(*s.duration_until_reset, &out);
+      }
+      out += "}";
+    }
+    out += "]";
+  }
+  for (const auto* headers : {&r.response_headers_to_add, &r.request_headers_to_add}) {
+    if (headers->empty()) continue;
+    field(headers == &r.response_headers_to_add ? "responseHeadersToAdd" : "requestHeadersToAdd");
+    out += "[";
+    for (size_t i = 0; i < headers->size(); ++i) {
+      const RlsHeader& h = (*headers)[i];
+      if (i > 0) out += ",";
+      out += "{";
+      bool any = false;
+      if (!h.key.empty()) {
+        out += "\"key\":";
+        if (!add_string(h.key)) return std::nullopt;
+        any = true;
+      }
+      if (!h.value.empty()) {
+        if (any) out += ",";
+        out += "\"value\":";
+        if (!add_string(h.value)) return std::nullopt;
+      }
+      out += "}";
+    }
+    out += "]";
+  }
+  out += "}";
+  return out;
+}
+
 }  // namespace
 
 Result<RlsRequest> FromProto(const rls::RateLimitRequest& request) {
@@ -175,6 +415,11 @@ void ToProto(const RlsResponse& response, rls::RateLimitResponse* out) {
 }
 
 Result<RlsRequest> ParseRlsRequestJson(std::string_view json) {
+  if (std::optional<RlsRequest> fast = FastParseRequest(json)) return std::move(*fast);
+  return ParseRlsRequestJsonViaProtobuf(json);
+}
+
+Result<RlsRequest> ParseRlsRequestJsonViaProtobuf(std::string_view json) {
   rls::RateLimitRequest request;
   const pb::util::Status status =
       pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &request, ParseOptions());
@@ -186,6 +431,11 @@ Result<RlsRequest> ParseRlsRequestJson(std::string_view json) {
 }
 
 std::string RlsResponseToJson(const RlsResponse& response) {
+  if (std::optional<std::string> fast = FastResponseJson(response)) return std::move(*fast);
+  return RlsResponseToJsonViaProtobuf(response);
+}
+
+std::string RlsResponseToJsonViaProtobuf(const RlsResponse& response) {
   rls::RateLimitResponse proto;
   ToProto(response, &proto);
   std::string json;

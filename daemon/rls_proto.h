@@ -35,5 +35,10 @@ void ToProto(const RlsRequest& request, envoy::service::ratelimit::v3::RateLimit
 Result<RlsRequest> ParseRlsRequestJson(std::string_view json);
 // Writes a RateLimitResponse in proto3 JSON.
 std::string RlsResponseToJson(const RlsResponse& response);
+// The same through protobuf's JSON printer: what RlsResponseToJson's fast
+// path must equal (tests compare them).
+std::string RlsResponseToJsonViaProtobuf(const RlsResponse& response);
+// The same through protobuf's JSON parser.
+Result<RlsRequest> ParseRlsRequestJsonViaProtobuf(std::string_view json);
 
 }  // namespace sluice::daemon

@@ -333,5 +333,98 @@ TEST(RlsProtoTest, NegativeDurationKeepsOneSign) {
   EXPECT_THAT(RlsResponseToJson(response), HasSubstr(R"("durationUntilReset":"-1.500s")"));
 }
 
+// The fast JSON paths must agree with protobuf's own parser and printer.
+bool SameRequest(const RlsRequest& a, const RlsRequest& b) {
+  if (a.domain != b.domain || a.hits_addend != b.hits_addend || a.descriptors.size() != b.descriptors.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.descriptors.size(); ++i) {
+    const RlsDescriptor& x = a.descriptors[i];
+    const RlsDescriptor& y = b.descriptors[i];
+    if (x.entries.size() != y.entries.size() || x.hits_addend != y.hits_addend ||
+        x.limit.has_value() != y.limit.has_value()) {
+      return false;
+    }
+    if (x.limit && (x.limit->requests_per_unit != y.limit->requests_per_unit || x.limit->unit != y.limit->unit)) {
+      return false;
+    }
+    for (size_t j = 0; j < x.entries.size(); ++j) {
+      if (x.entries[j].key != y.entries[j].key || x.entries[j].value != y.entries[j].value) return false;
+    }
+  }
+  return true;
+}
+
+TEST(RlsProtoTest, FastJsonParsingAgreesWithProtobuf) {
+  const char* cases[] = {
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"remote_address","value":"1.2.3.4"}]}],"hitsAddend":1})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"a"}]},{"entries":[{"key":"b","value":"c"}],"hitsAddend":0}]})",
+      R"({"domain":"d","hits_addend":7,"descriptors":[{"entries":[{"key":"k","value":"v"}],"limit":{"requestsPerUnit":5,"unit":"HOUR"}}]})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}],"limit":{"requests_per_unit":5,"unit":"YEAR"}}]})",
+      R"({"domain":"\u00e9t\u00e9","descriptors":[{"entries":[{"key":"k","value":"a\"b"}],"hits_addend":18446744073}]})",
+      // Forms the fast path hands to protobuf: still the same answers.
+      R"({"domain":"d","hitsAddend":"3","descriptors":[{"entries":[{"key":"k","value":"v"}]}]})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}],"limit":{"unit":2}}]})",
+      R"({"domain":null,"descriptors":[]})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}],"hitsAddend":"0"}]})",
+  };
+  for (const char* json : cases) {
+    Result<RlsRequest> fast = ParseRlsRequestJson(json);
+    Result<RlsRequest> slow = ParseRlsRequestJsonViaProtobuf(json);
+    ASSERT_EQ(fast.ok(), slow.ok()) << json << " " << slow.status().ToString();
+    if (slow.ok()) EXPECT_TRUE(SameRequest(*fast, *slow)) << json;
+  }
+  const char* rejected[] = {
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}]}],"hitsAdend":1})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}]}],"hitsAddend":-1})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}],"limit":{"unit":"WEEK"}}]})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"k","valu":"v"}]}]})",
+      R"({"domain":5})",
+      R"({"domain":"d",)",
+  };
+  for (const char* json : rejected) {
+    Result<RlsRequest> fast = ParseRlsRequestJson(json);
+    ASSERT_FALSE(fast.ok()) << json;
+    EXPECT_EQ(fast.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(ParseRlsRequestJsonViaProtobuf(json).ok()) << json;
+  }
+}
+
+TEST(RlsProtoTest, FastJsonPrintingAgreesWithProtobuf) {
+  std::vector<RlsResponse> responses;
+  RlsResponse a;
+  a.overall_code = RlsCode::kOverLimit;
+  RlsDescriptorStatus s1;
+  s1.code = RlsCode::kOverLimit;
+  s1.current_limit = RlsRateLimit{5, RlsUnit::kMinute, ""};
+  s1.duration_until_reset = std::chrono::seconds(36);
+  RlsDescriptorStatus s2;
+  s2.code = RlsCode::kOk;
+  RlsDescriptorStatus s3;
+  s3.code = RlsCode::kOk;
+  s3.current_limit = RlsRateLimit{100, RlsUnit::kWeek, "per \"week\""};
+  s3.limit_remaining = 99;
+  s3.duration_until_reset = std::chrono::nanoseconds(35'619'809'276);
+  RlsDescriptorStatus s4 = s3;
+  s4.duration_until_reset = std::chrono::milliseconds(1500);
+  RlsDescriptorStatus s5 = s3;
+  s5.duration_until_reset = std::chrono::microseconds(2'000'001);
+  RlsDescriptorStatus s6 = s3;
+  s6.current_limit = RlsRateLimit{0, RlsUnit::kUnknown, ""};
+  s6.limit_remaining = std::numeric_limits<uint32_t>::max();
+  s6.duration_until_reset = std::chrono::nanoseconds(0);
+  a.statuses = {s1, s2, s3, s4, s5, s6};
+  a.response_headers_to_add = {{"RateLimit-Policy", "\"user\";q=5;w=60"}, {"Retry-After", "36"}, {"X-Empty", ""}};
+  a.request_headers_to_add = {{"x-sluice", "1"}};
+  responses.push_back(a);
+  responses.push_back(RlsResponse{});  // overall OK, nothing else
+  RlsResponse unknown;
+  unknown.overall_code = RlsCode::kUnknown;
+  responses.push_back(unknown);
+  for (const RlsResponse& r : responses) {
+    EXPECT_EQ(RlsResponseToJson(r), RlsResponseToJsonViaProtobuf(r));
+  }
+}
+
 }  // namespace
 }  // namespace sluice::daemon

@@ -329,7 +329,7 @@ Result<RlsResponse> RateLimitService::ShouldRateLimitNow(const RlsRequest& reque
   // at `override_rule`.
   struct Slot {
     const Rule* rule = nullptr;
-    Rule override_rule;
+    std::optional<Rule> override_rule;  // built only for a caller-supplied limit
     std::string store_key;
     std::string metric_key;
     int64_t hits = 1;
@@ -348,7 +348,7 @@ Result<RlsResponse> RateLimitService::ShouldRateLimitNow(const RlsRequest& reque
     if (d.limit.has_value()) {
       // A caller-supplied limit replaces the configured one: a fixed window
       // of the given unit, as upstream.
-      Rule& r = slot.override_rule;
+      Rule& r = slot.override_rule.emplace();
       r.domain = request.domain;
       r.has_limit = true;
       r.policy = Policy::FixedWindow(d.limit->requests_per_unit, RlsUnitLength(d.limit->unit));
