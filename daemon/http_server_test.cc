@@ -997,6 +997,13 @@ TEST(HttpServerTest, StopLetsTheRequestInFlightFinishWithinGrace) {
   ASSERT_TRUE(idle.Send(Get("/x")));
   ASSERT_TRUE(idle.Read().has_value());
   ASSERT_TRUE(busy.Send(Get("/hold")));
+  // Wait for the handler to hold the request itself: in_flight() alone can
+  // still count the idle connection's answer, whose write completes on the
+  // server after the client has read it.
+  ASSERT_TRUE(WaitFor([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return held.has_value();
+  }));
   ASSERT_TRUE(WaitFor([&] { return server->in_flight() == 1; }));
 
   const auto start = Clock::now();
