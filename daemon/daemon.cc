@@ -92,6 +92,9 @@ struct Daemon::Impl {
   std::thread watcher;
   bool shut_down = false;
 
+  std::mutex background_mu;
+  std::vector<std::thread> background;
+
   void Log(LogLevel level, std::string_view message) { logger->Log(level, "sluiced", message); }
 
   Status LoadRules(std::string_view why) {
@@ -316,6 +319,11 @@ Result<ImportReport> Daemon::Import(std::string_view stream, const ImportOptions
   return ImportStoreFromString(*impl_->store, stream, o);
 }
 
+void Daemon::RunInBackground(std::function<void()> work) {
+  std::lock_guard lock(impl_->background_mu);
+  impl_->background.emplace_back(std::move(work));
+}
+
 Status Daemon::Ready() {
   if (!impl_->config.rules_directory.empty() && !impl_->rules_loaded) {
     return UnavailableError("rules are not loaded");
@@ -340,6 +348,16 @@ Status Daemon::Shutdown(std::chrono::milliseconds grace) {
   if (d.grpc) d.grpc->Stop(grace);
   if (d.http) d.http->Stop(grace);
   d.service->Shutdown();
+  {
+    // The front ends are stopped, so every streamed export has lost its
+    // reader and ends.
+    std::vector<std::thread> background;
+    {
+      std::lock_guard lock(d.background_mu);
+      background.swap(d.background);
+    }
+    for (std::thread& t : background) t.join();
+  }
   Status result;
   if (d.checkpoints) {
     result = d.checkpoints->Stop();

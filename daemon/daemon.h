@@ -52,6 +52,11 @@ class Daemon {
   Result<ExportReport> Export(WritableFile& sink, const ExportOptions& options);
   Result<ImportReport> Import(std::string_view stream, const ImportOptions& options);
 
+  // Runs `work` on a thread the daemon joins in Shutdown (after the front
+  // ends stopped), so background work such as a streamed export never
+  // outlives the daemon.
+  void RunInBackground(std::function<void()> work);
+
   // Ready: rules loaded (when a directory is configured) and the store healthy.
   Status Ready();
 

@@ -399,10 +399,10 @@ void HttpApi::Admin(HttpRequest request, HttpRespond respond) {
     // streams from the pipe, so memory stays bounded for any store size.
     auto pipe = std::make_shared<ChunkPipe>(8);
     Daemon* daemon = &daemon_;
-    std::thread([pipe, daemon] {
+    daemon_.RunInBackground([pipe, daemon] {
       Result<ExportReport> report = daemon->Export(*pipe, ExportOptions{});
       pipe->Finish(report.ok() ? Status::Ok() : report.status());
-    }).detach();
+    });
     HttpResponse r;
     r.headers.emplace_back("Content-Type", "application/x-ndjson");
     // If the client leaves, the pipe's last owner is the export thread; make
