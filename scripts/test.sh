@@ -2,8 +2,9 @@
 # Installs what is missing, builds, and runs every test: the optimised build
 # (unit, property, packaging, Redis, RocksDB, crash and cross-store tests; the
 # Redis tests start their own redis-servers in the build directory), then the
-# tests that run threads again under ThreadSanitizer, and everything again
-# under AddressSanitizer + UndefinedBehaviorSanitizer.
+# tests that run threads again under ThreadSanitizer, and the unit, Redis and
+# daemon tests (sluiced's unit and end-to-end tests among them) again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
