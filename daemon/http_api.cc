@@ -16,6 +16,7 @@
 #include "daemon/rls_proto.h"
 #include "daemon/service.h"
 #include "sluice/duration.h"
+#include "sluice/rate_limiter.h"
 #include "sluice/status.h"
 #include "util/json.h"
 
@@ -73,44 +74,23 @@ Result<Policy> PolicyFromJson(const Json& value) {
   SLUICE_ASSIGN_OR_RETURN(std::optional<int64_t> refill, r.GetOptionalInt("refill"));
   SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> alignment_name, r.GetOptionalString("alignment"));
   SLUICE_RETURN_IF_ERROR(r.CheckNoUnknownFields());
-  Algorithm algorithm = Algorithm::kFixedWindow;
-  if (algorithm_name) {
-    SLUICE_ASSIGN_OR_RETURN(algorithm, ParseAlgorithm(*algorithm_name));
-  }
-  WindowAlignment alignment = WindowAlignment::kEpoch;
-  if (alignment_name) {
-    SLUICE_ASSIGN_OR_RETURN(alignment, ParseWindowAlignment(*alignment_name));
-  }
-  std::chrono::nanoseconds period{0};
-  if (period_text) {
-    Result<std::chrono::nanoseconds> p = ParseDuration(*period_text);
-    if (!p.ok()) return r.FieldError("period", p.status().message());
-    period = *p;
-  } else if (!(algorithm == Algorithm::kFixedWindow && alignment != WindowAlignment::kEpoch)) {
-    return r.FieldError("period", "required field is missing");
-  }
-  Policy policy;
-  switch (algorithm) {
-    case Algorithm::kTokenBucket:
-      policy = Policy::TokenBucket(limit, refill.value_or(limit), period);
-      break;
-    case Algorithm::kGcra:
-      policy = Policy::Gcra(limit, refill.value_or(limit), period);
-      break;
-    case Algorithm::kFixedWindow:
-      policy = alignment == WindowAlignment::kEpoch ? Policy::FixedWindow(limit, period)
-                                                    : Policy::CalendarWindow(limit, alignment);
-      break;
-    case Algorithm::kSlidingWindowLog:
-      policy = Policy::SlidingWindowLog(limit, period);
-      break;
-    case Algorithm::kSlidingWindowCounter:
-      policy = Policy::SlidingWindowCounter(limit, period);
-      break;
-  }
-  Status valid = policy.Validate();
-  if (!valid.ok()) return InvalidArgumentError("limit: " + std::string(valid.message()));
-  return policy;
+  // The limiter config's own conversion decides what a policy is; this only
+  // supplies the defaults of the HTTP form (fixed window; refill = limit).
+  LimiterConfig config;
+  config.id = "v1/decide";
+  config.policy = algorithm_name.value_or("fixed_window");
+  config.limit = limit;
+  config.alignment = alignment_name.value_or("epoch");
+  SLUICE_ASSIGN_OR_RETURN(const Algorithm algorithm, ParseAlgorithm(config.policy));
+  const bool calendar = algorithm == Algorithm::kFixedWindow && config.alignment != "epoch";
+  if (!period_text && !calendar) return r.FieldError("period", "required field is missing");
+  // A calendar window's length comes from its alignment; the interval is unused.
+  config.rate.interval = period_text.value_or("1s");
+  const bool refills = algorithm == Algorithm::kTokenBucket || algorithm == Algorithm::kGcra;
+  config.rate.amount = refills ? refill.value_or(limit) : refill.value_or(0);
+  Result<Policy> policy = config.ToPolicy();
+  if (!policy.ok()) return InvalidArgumentError("limit: " + std::string(policy.status().message()));
+  return *policy;
 }
 
 Result<DecideCall> ParseDecideCall(std::string_view body) {
