@@ -10,23 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/duration.h"
+
 namespace sluice {
 namespace {
-
-std::string FormatDuration(std::chrono::nanoseconds d) {
-  char buf[64];
-  const int64_t ns = d.count();
-  if (ns % 1'000'000'000 == 0) {
-    std::snprintf(buf, sizeof(buf), "%llds", static_cast<long long>(ns / 1'000'000'000));
-  } else if (ns % 1'000'000 == 0) {
-    std::snprintf(buf, sizeof(buf), "%lldms", static_cast<long long>(ns / 1'000'000));
-  } else if (ns % 1'000 == 0) {
-    std::snprintf(buf, sizeof(buf), "%lldus", static_cast<long long>(ns / 1'000));
-  } else {
-    std::snprintf(buf, sizeof(buf), "%lldns", static_cast<long long>(ns));
-  }
-  return buf;
-}
 
 std::string FormatRate(std::string_view what, int64_t part, int64_t calls, double threshold) {
   char buf[160];
