@@ -1,20 +1,28 @@
 // Copyright 2026 The sluice Authors.
 // SPDX-License-Identifier: Apache-2.0
 //
-// HttpServer on Boost.Beast. One io_context is run by `io_threads` threads;
-// every connection is a Session on its own strand, so its handlers never run
-// concurrently while connections spread over all threads (a single shared
-// queue balances a few busy connections better than one io_context per thread
-// would, and handlers answering from other threads only need a strand to post
-// to). One Session template serves plain and TLS streams over TCP and Unix
-// domain sockets.
+// HttpServer on Boost.Beast. Each of the `io_threads` threads runs its own
+// io_context, and every connection belongs to one of them (assigned round
+// robin at accept), so a connection's handlers run on one thread without a
+// strand, and no request crosses threads on its way through the server. A
+// handler answering from another thread posts the reply to the connection's
+// io_context. One Session template serves plain and TLS streams over TCP and
+// Unix domain sockets.
 //
 // A connection reads one request at a time and reads the next only after the
 // response is written, so pipelined requests are answered in order and a
 // connection holds at most one request: its read buffer (request head plus
 // 64 KiB), the body (max_body_bytes) and the response.
 //
-// Lifetimes: the io_context and the counters live in a Runtime shared by the
+// The hot path is kept free of avoidable work: requests are parsed straight
+// from the connection's buffer (no composed read operation per request), a
+// response is serialized into one reused string and, on plain sockets,
+// written at once without a trip through the reactor when the socket takes
+// it, and the connection's one timer is re-armed only when a deadline moves
+// earlier than the pending expiry (a fired timer that finds its deadline moved
+// later waits again).
+//
+// Lifetimes: the io_contexts and the counters live in a Runtime shared by the
 // server and by every pending reply callback, so a handler answering after the
 // connection or even the server is gone touches only live memory. Sessions
 // keep themselves alive through their pending operations and pending reply;
@@ -56,14 +64,24 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using unix_stream = asio::local::stream_protocol;
+// Connections, timers and acceptors name their io_context's executor type
+// instead of the type-erased any_io_executor, which costs a virtual call and
+// often an allocation per operation.
+using Executor = asio::io_context::executor_type;
+using SteadyTimer =
+    asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor>;
+template <class Protocol>
+using AcceptorSocket = asio::basic_socket_acceptor<Protocol, Executor>;
+template <class Protocol>
+using StreamSocket = asio::basic_stream_socket<Protocol, Executor>;
 
 // Bytes the read buffer may hold beyond the request head: the part of a body
 // that arrived with the head, or the next pipelined request.
 constexpr size_t kReadSlack = 64 * 1024;
 // A read buffer larger than this is given back while the connection idles.
 constexpr size_t kIdleBufferKeep = 16 * 1024;
-// The first read of a request asks for this much.
-constexpr size_t kFirstRead = 4096;
+// A read asks for at least this much room.
+constexpr size_t kReadSize = 4096;
 // How long a closing connection may still send before it is cut off (it
 // keeps the client from seeing a reset instead of the error we wrote).
 constexpr std::chrono::milliseconds kLingerMax{1000};
@@ -89,7 +107,15 @@ class SessionBase;
 
 // State shared by the server, its sessions and pending replies.
 struct Runtime : std::enable_shared_from_this<Runtime> {
-  explicit Runtime(int threads) : ioc(threads) {}
+  explicit Runtime(int threads) {
+    contexts.reserve(static_cast<size_t>(threads));
+    for (int i = 0; i < threads; ++i) contexts.push_back(std::make_unique<asio::io_context>(1));
+  }
+  ~Runtime() {
+    // In index order: the acceptors' context (0) holds sockets being accepted
+    // for the others, which must still exist when those sockets go.
+    for (auto& context : contexts) context.reset();
+  }
 
   HttpHandler* handler = nullptr;
   RequestLimits limits;
@@ -102,8 +128,12 @@ struct Runtime : std::enable_shared_from_this<Runtime> {
   std::condition_variable changed;
   std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
   std::vector<std::unique_ptr<ssl::context>> tls_contexts;
-  // Last member, destroyed first: sessions it destroys still find the rest.
-  asio::io_context ioc;
+  std::atomic<size_t> next_context{0};
+  // Last member, destroyed first: sessions they destroy still find the rest.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+
+  // Where the next connection goes.
+  asio::io_context& NextContext() { return *contexts[next_context.fetch_add(1) % contexts.size()]; }
 
   void NotifyChanged() {
     std::lock_guard<std::mutex> lock(mu);
@@ -128,7 +158,7 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
   SessionBase& operator=(const SessionBase&) = delete;
 
   Runtime* runtime() const { return rt_; }
-  virtual asio::any_io_executor executor() = 0;
+  virtual Executor executor() = 0;
   // All below run on the session's executor.
   virtual void Start() = 0;
   virtual void Deliver(HttpResponse response) = 0;
@@ -191,8 +221,8 @@ struct IsTls : std::false_type {};
 template <class S>
 struct IsTls<ssl::stream<S>> : std::true_type {};
 
-// One connection over `Stream`: tcp::socket, unix_stream::socket or an
-// ssl::stream over either. Everything runs on the socket's strand.
+// One connection over `Stream`: a TCP or Unix stream socket, or an ssl::stream
+// over either. Everything runs on the thread of the socket's io_context.
 template <class Stream>
 class Session final : public SessionBase {
  public:
@@ -203,7 +233,7 @@ class Session final : public SessionBase {
         timer_(stream_.get_executor()),
         buffer_(rt->limits.max_header_bytes + kReadSlack) {}
 
-  asio::any_io_executor executor() override { return stream_.get_executor(); }
+  Executor executor() override { return stream_.get_executor(); }
 
   void Start() override {
     if constexpr (IsTls<Stream>::value) {
@@ -214,6 +244,10 @@ class Session final : public SessionBase {
         self->WaitForRequest();
       });
     } else {
+      // Lets Write try the socket directly; Asio's own operations are
+      // unaffected.
+      beast::error_code ignored;
+      Socket().non_blocking(true, ignored);
       WaitForRequest();
     }
   }
@@ -238,31 +272,47 @@ class Session final : public SessionBase {
   void ForceClose() override { CloseNow(); }
 
  private:
+  using TimePoint = std::chrono::steady_clock::time_point;
   enum class Phase { kHandshake, kIdle, kReading, kHandling, kWriting, kClosing, kClosed };
 
   std::shared_ptr<Session> Self() { return std::static_pointer_cast<Session>(shared_from_this()); }
   auto& Socket() { return beast::get_lowest_layer(stream_); }
 
-  // The one timer of the connection; what its expiry means depends on the
-  // phase at that moment. A newer Arm or Disarm makes older expiries void.
+  // The connection's one deadline; what passing it means depends on the phase
+  // at that moment. The timer is re-armed only when the deadline moves before
+  // its pending expiry; when it fires early it waits again for the deadline.
   void Arm(std::chrono::milliseconds after) {
+    deadline_ = std::chrono::steady_clock::now() + after;
+    if (!timer_pending_ || timer_expiry_ > deadline_) StartTimer(deadline_);
+  }
+  void Disarm() { deadline_ = TimePoint::max(); }
+
+  void StartTimer(TimePoint when) {
     const uint64_t generation = ++timer_generation_;
-    timer_.expires_after(after);
+    timer_pending_ = true;
+    timer_expiry_ = when;
+    timer_.expires_at(when);  // cancels a pending wait, whose handler then sees an old generation
     timer_.async_wait([self = Self(), generation](const beast::error_code& ec) {
-      if (ec || generation != self->timer_generation_) return;
+      if (generation != self->timer_generation_) return;
+      self->timer_pending_ = false;
+      if (ec || self->deadline_ == TimePoint::max()) return;
+      if (std::chrono::steady_clock::now() < self->deadline_) return self->StartTimer(self->deadline_);
+      self->Disarm();
       self->OnTimeout();
     });
   }
-  void Disarm() {
+  void StopTimer() {
+    Disarm();
     ++timer_generation_;
+    timer_pending_ = false;
     timer_.cancel();
   }
 
   void OnTimeout() {
     if (phase_ == Phase::kReading && !timed_out_) {
       // Slowloris: the read is cancelled and answered with 408. Should the
-      // cancel miss (a read step was between two socket reads), the second
-      // expiry closes the connection.
+      // cancel miss (no read was pending), the second expiry closes the
+      // connection.
       timed_out_ = true;
       beast::error_code ignored;
       Socket().cancel(ignored);
@@ -277,49 +327,73 @@ class Session final : public SessionBase {
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(rt_->limits.max_header_bytes, UINT32_MAX)));
     parser_->body_limit(static_cast<std::uint64_t>(rt_->limits.max_body_bytes));
-    if (buffer_.size() > 0) return ReadHead();  // a pipelined request is here already
-
+    parser_->eager(true);
+    continue_checked_ = false;
+    if (buffer_.size() > 0) {  // a pipelined request is here already
+      phase_ = Phase::kReading;
+      Arm(rt_->limits.request_timeout);  // for the whole request, head and body
+      return Parse();
+    }
     phase_ = Phase::kIdle;
     if (buffer_.capacity() > kIdleBufferKeep) buffer_.shrink_to_fit();
     Arm(rt_->limits.idle_timeout);
-    stream_.async_read_some(buffer_.prepare(kFirstRead),
-                            [self = Self()](const beast::error_code& ec, size_t n) {
-                              if (ec || self->phase_ != Phase::kIdle) return self->CloseNow();
-                              self->buffer_.commit(n);
-                              self->ReadHead();
-                            });
+    ReadMore();
   }
 
-  void ReadHead() {
-    phase_ = Phase::kReading;
-    Arm(rt_->limits.request_timeout);  // for the whole request, head and body
-    http::async_read_header(stream_, buffer_, *parser_, [self = Self()](const beast::error_code& ec, size_t) {
-      if (ec) return self->OnReadError(ec);
-      self->OnHead();
+  void ReadMore() {
+    const size_t room = buffer_.max_size() - buffer_.size();
+    if (room == 0) return OnReadError(http::error::buffer_overflow);
+    const size_t want = std::min(room, std::max(kReadSize, buffer_.capacity() - buffer_.size()));
+    stream_.async_read_some(buffer_.prepare(want), [self = Self()](const beast::error_code& ec, size_t n) {
+      self->OnRead(ec, n);
     });
   }
 
-  void OnHead() {
-    if (parser_->is_done()) return Dispatch();
-    auto expect = parser_->get().find(http::field::expect);
-    if (expect != parser_->get().end() && EqualsIgnoreCase(expect->value(), "100-continue") &&
-        parser_->get().version() >= 11) {
-      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
-                        [self = Self()](const beast::error_code& ec, size_t) {
-                          if (ec) return self->CloseNow();
-                          self->ReadBody();
-                        });
-      return;
+  void OnRead(const beast::error_code& ec, size_t n) {
+    if (phase_ == Phase::kIdle) {
+      if (ec) return CloseNow();  // the client closed a connection between requests
+      phase_ = Phase::kReading;
+      Arm(rt_->limits.request_timeout);  // for the whole request, head and body
+    } else if (phase_ != Phase::kReading) {
+      return CloseNow();
     }
-    ReadBody();
+    if (ec) return OnReadError(ec);
+    buffer_.commit(n);
+    Parse();
   }
 
-  void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_, [self = Self()](const beast::error_code& ec, size_t) {
-      if (ec) return self->OnReadError(ec);
-      self->Dispatch();
-    });
+  // Feeds the buffered bytes to the parser: dispatches a complete request,
+  // answers an Expect: 100-continue, or reads more.
+  void Parse() {
+    for (;;) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return OnReadError(ec);
+      if (parser_->is_done()) return Dispatch();
+      if (parser_->is_header_done() && !continue_checked_) {
+        continue_checked_ = true;
+        if (ExpectsContinue()) return WriteContinue();
+      }
+      if (used == 0 || buffer_.size() == 0) break;
+    }
+    ReadMore();
+  }
+
+  bool ExpectsContinue() {
+    auto expect = parser_->get().find(http::field::expect);
+    return expect != parser_->get().end() && EqualsIgnoreCase(expect->value(), "100-continue") &&
+           parser_->get().version() >= 11;
+  }
+
+  void WriteContinue() {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                      [self = Self()](const beast::error_code& ec, size_t) {
+                        if (ec) return self->CloseNow();
+                        self->Parse();
+                      });
   }
 
   void OnReadError(const beast::error_code& ec) {
@@ -368,7 +442,7 @@ class Session final : public SessionBase {
     BeginRequest();
     auto reply = std::make_shared<PendingReply>(rt_->shared_from_this(), shared_from_this());
     // Nothing of `this` is touched after Handle: the reply may already have
-    // run Deliver (inline, on this strand) and started the write.
+    // run Deliver (inline, on this thread) and started the write.
     try {
       rt_->handler->Handle(std::move(request), [reply](HttpResponse response) { reply->Send(std::move(response)); });
     } catch (const std::exception& e) {
@@ -384,45 +458,79 @@ class Session final : public SessionBase {
     }
   }
 
-  // Fills the head of `message` from `response`; returns whether the
-  // connection stays open.
-  template <class Message>
-  bool FillHead(Message& message, const HttpResponse& response, bool keep_alive) {
-    message.version(version_);
-    const int status = response.status >= 100 && response.status <= 599 ? response.status : 500;
-    message.result(static_cast<unsigned>(status));
+  // Whether the connection stays open after this response.
+  bool KeepAfterResponse(bool keep_alive) const { return keep_alive && !stop_reading_ && !rt_->stopping.load(); }
+
+  // The headers the handler set, minus those the server writes itself and
+  // any it could not write safely.
+  template <class Emit>
+  static void ForEachHandlerHeader(const HttpResponse& response, Emit&& emit) {
     for (const auto& [name, value] : response.headers) {
       if (name.empty() || HasControlChars(name) || HasControlChars(value)) continue;
       if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
           EqualsIgnoreCase(name, "Connection")) {
         continue;  // the server frames the message itself
       }
-      message.insert(name, value);
+      emit(name, value);
     }
-    message.set(http::field::server, rt_->server_name);
-    const bool keep = keep_alive && !stop_reading_ && !rt_->stopping.load();
-    message.keep_alive(keep);
-    return keep;
+  }
+
+  static int ValidStatus(int status) { return status >= 100 && status <= 599 ? status : 500; }
+
+  // Serializes a whole response into out_.
+  void Serialize(const HttpResponse& response, int status, bool keep) {
+    const bool no_body = status < 200 || status == 204 || status == 304;
+    out_.clear();
+    out_ += version_ >= 11 ? "HTTP/1.1 " : "HTTP/1.0 ";
+    out_ += std::to_string(status);
+    out_ += ' ';
+    out_ += http::obsolete_reason(static_cast<http::status>(status));
+    out_ += "\r\n";
+    ForEachHandlerHeader(response, [this](const std::string& name, const std::string& value) {
+      out_ += name;
+      out_ += ": ";
+      out_ += value;
+      out_ += "\r\n";
+    });
+    out_ += "Server: ";
+    out_ += rt_->server_name;
+    out_ += "\r\n";
+    if (!no_body) {
+      out_ += "Content-Length: ";
+      out_ += std::to_string(response.body.size());
+      out_ += "\r\n";
+    }
+    if (version_ >= 11 && !keep) out_ += "Connection: close\r\n";
+    if (version_ < 11 && keep) out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+    if (!no_body && !head_request_) out_ += response.body;
   }
 
   void Write(HttpResponse response, bool keep_alive) {
     try {
-      response_ = {};
-      const bool keep = FillHead(response_, response, keep_alive);
-      const unsigned status = response_.result_int();
-      const bool no_body = status < 200 || status == 204 || status == 304;
-      if (no_body) response.body.clear();
-      if (head_request_) {
-        response_.content_length(response.body.size());
-      } else {
-        response_.body() = std::move(response.body);
-        response_.prepare_payload();
-      }
+      const bool keep = KeepAfterResponse(keep_alive);
+      Serialize(response, ValidStatus(response.status), keep);
       phase_ = Phase::kWriting;
+      size_t written = 0;
+      if constexpr (!IsTls<Stream>::value) {
+        // Most responses fit the socket's send buffer: write at once and
+        // skip the reactor. With a pipelined request waiting, go through
+        // Asio instead, so a burst of them does not recurse here.
+        if (buffer_.size() == 0) {
+          beast::error_code ec;
+          written = Socket().write_some(asio::buffer(out_), ec);
+          if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            written = 0;
+          } else if (ec) {
+            return OnWritten(ec, keep);
+          } else if (written == out_.size()) {
+            return OnWritten(ec, keep);
+          }
+        }
+      }
       Arm(WriteTimeout());
-      http::async_write(stream_, response_, [self = Self(), keep](const beast::error_code& ec, size_t) {
-        self->OnWritten(ec, keep);
-      });
+      asio::async_write(stream_, asio::buffer(out_.data() + written, out_.size() - written),
+                        [self = Self(), keep](const beast::error_code& ec, size_t) { self->OnWritten(ec, keep); });
     } catch (const std::exception&) {
       CloseNow();
     }
@@ -441,7 +549,7 @@ class Session final : public SessionBase {
     Disarm();
     FinishRequest();
     stream_head_.reset();
-    response_ = {};
+    if (out_.capacity() > kIdleBufferKeep) std::string().swap(out_);
     if (ec) return CloseNow();
     if (!keep) return CloseGracefully();
     WaitForRequest();
@@ -453,9 +561,17 @@ class Session final : public SessionBase {
       produce_ = std::move(response.stream);
       stream_head_.emplace();
       chunked_ = version_ >= 11;
-      stream_keep_ = FillHead(stream_head_->message, response, keep_alive_ && chunked_);
-      if (chunked_) stream_head_->message.chunked(true);
-      stream_head_->serializer.emplace(stream_head_->message);
+      auto& message = stream_head_->message;
+      message.version(version_);
+      message.result(static_cast<unsigned>(ValidStatus(response.status)));
+      ForEachHandlerHeader(response, [&message](const std::string& name, const std::string& value) {
+        message.insert(name, value);
+      });
+      message.set(http::field::server, rt_->server_name);
+      stream_keep_ = KeepAfterResponse(keep_alive_ && chunked_);
+      message.keep_alive(stream_keep_);
+      if (chunked_) message.chunked(true);
+      stream_head_->serializer.emplace(message);
       phase_ = Phase::kWriting;
       Arm(WriteTimeout());
       http::async_write_header(stream_, *stream_head_->serializer,
@@ -532,7 +648,7 @@ class Session final : public SessionBase {
 
   void Drain() {
     buffer_.clear();
-    Socket().async_read_some(buffer_.prepare(kFirstRead), [self = Self()](const beast::error_code& ec, size_t) {
+    Socket().async_read_some(buffer_.prepare(kReadSize), [self = Self()](const beast::error_code& ec, size_t) {
       if (ec || self->phase_ != Phase::kClosing) return self->CloseNow();
       self->Drain();
     });
@@ -541,7 +657,7 @@ class Session final : public SessionBase {
   void CloseNow() {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
-    Disarm();
+    StopTimer();
     beast::error_code ignored;
     Socket().shutdown(asio::socket_base::shutdown_both, ignored);
     Socket().close(ignored);
@@ -556,11 +672,14 @@ class Session final : public SessionBase {
   };
 
   Stream stream_;
-  asio::steady_timer timer_;
+  SteadyTimer timer_;
   uint64_t timer_generation_ = 0;
+  bool timer_pending_ = false;   // an async_wait of this generation is outstanding
+  TimePoint timer_expiry_{};     // ... and expires then
+  TimePoint deadline_ = TimePoint::max();
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> response_;
+  std::string out_;  // the serialized response being written
   std::optional<StreamHead> stream_head_;
   std::function<Result<bool>(std::string*)> produce_;
   std::string chunk_;
@@ -572,6 +691,7 @@ class Session final : public SessionBase {
   bool stream_keep_ = false;
   bool timed_out_ = false;
   bool stop_reading_ = false;
+  bool continue_checked_ = false;
 };
 
 // Listening side of one listener.
@@ -579,7 +699,7 @@ class AcceptorBase {
  public:
   virtual ~AcceptorBase() = default;
   virtual void Run() = 0;
-  // Closes the acceptor on its strand. Thread-safe.
+  // Closes the acceptor on its thread. Thread-safe.
   virtual void StopAsync() = 0;
   // Closes it here; only once the I/O threads are gone.
   virtual void CloseNow() = 0;
@@ -590,12 +710,12 @@ class AcceptorBase {
 template <class Protocol>
 class Acceptor final : public AcceptorBase, public std::enable_shared_from_this<Acceptor<Protocol>> {
  public:
-  using Socket = typename Protocol::socket;
+  using Socket = StreamSocket<Protocol>;
 
   Acceptor(Runtime* rt, ssl::context* tls)
-      : rt_(rt), tls_(tls), acceptor_(asio::make_strand(rt->ioc)), retry_(acceptor_.get_executor()) {}
+      : rt_(rt), tls_(tls), acceptor_(rt->contexts[0]->get_executor()), retry_(acceptor_.get_executor()) {}
 
-  typename Protocol::acceptor& acceptor() { return acceptor_; }
+  AcceptorSocket<Protocol>& acceptor() { return acceptor_; }
 
   void SetSocketFile(std::string path, dev_t dev, ino_t ino) {
     path_ = std::move(path);
@@ -629,10 +749,10 @@ class Acceptor final : public AcceptorBase, public std::enable_shared_from_this<
  private:
   void Accept() {
     if (!acceptor_.is_open()) return;
-    acceptor_.async_accept(asio::make_strand(rt_->ioc), [self = this->shared_from_this()](
-                                                              const beast::error_code& ec, Socket socket) {
-      self->OnAccept(ec, std::move(socket));
-    });
+    acceptor_.async_accept(rt_->NextContext().get_executor(),
+                           [self = this->shared_from_this()](const beast::error_code& ec, Socket socket) {
+                             self->OnAccept(ec, std::move(socket));
+                           });
   }
 
   void OnAccept(const beast::error_code& ec, Socket socket) {
@@ -674,8 +794,8 @@ class Acceptor final : public AcceptorBase, public std::enable_shared_from_this<
 
   Runtime* rt_;
   ssl::context* tls_;
-  typename Protocol::acceptor acceptor_;
-  asio::steady_timer retry_;
+  AcceptorSocket<Protocol> acceptor_;
+  SteadyTimer retry_;
   std::mutex path_mu_;
   std::string path_;
   dev_t dev_ = 0;
@@ -740,7 +860,7 @@ Status ClearStaleSocket(const std::string& address, const std::string& path) {
 }
 
 template <class Protocol>
-Status Listen(typename Protocol::acceptor& acceptor, const typename Protocol::endpoint& endpoint,
+Status Listen(AcceptorSocket<Protocol>& acceptor, const typename Protocol::endpoint& endpoint,
               const std::string& address, bool reuse_address) {
   beast::error_code ec;
   acceptor.open(endpoint.protocol(), ec);
@@ -771,7 +891,7 @@ struct HttpServer::Impl {
   std::vector<std::shared_ptr<AcceptorBase>> acceptors;
   std::vector<std::string> bound;
   std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<asio::executor_work_guard<Executor>> work;
   bool accepting = true;
   bool stopped = false;
 
@@ -807,7 +927,7 @@ struct HttpServer::Impl {
     if (!ec) {
       endpoint = tcp::endpoint(ip, address.port);
     } else {
-      tcp::resolver resolver(rt->ioc);
+      tcp::resolver resolver(*rt->contexts[0]);
       auto results = resolver.resolve(address.host, std::to_string(address.port), tcp::resolver::passive, ec);
       if (ec || results.empty()) {
         return InvalidArgumentError("listener " + settings.address + ": cannot resolve host '" + address.host +
@@ -857,7 +977,7 @@ struct HttpServer::Impl {
         if (auto session = weak.lock()) live.push_back(std::move(session));
       }
     }
-    // Every connection is closed on its own strand; wait (briefly) until all
+    // Every connection is closed on its own thread; wait (briefly) until all
     // those closes ran. Sessions still waiting for a handler's reply live on,
     // socket closed, until the handler answers or drops the reply.
     auto closes_left = std::make_shared<std::atomic<size_t>>(live.size());
@@ -873,8 +993,8 @@ struct HttpServer::Impl {
       rt->changed.wait_for(lock, std::chrono::seconds(1), [&] { return closes_left->load() == 0; });
     }
     rt->stopped.store(true);
-    work.reset();
-    rt->ioc.stop();
+    work.clear();
+    for (auto& context : rt->contexts) context->stop();
     for (auto& thread : threads) thread.join();
     threads.clear();
     for (auto& acceptor : acceptors) acceptor->CloseNow();
@@ -906,13 +1026,13 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options,
       ++used;
     }
     if (used == 0) return InvalidArgumentError("HttpServer has no listener address");
-    impl->work.emplace(impl->rt->ioc.get_executor());
+    for (auto& context : impl->rt->contexts) impl->work.emplace_back(context->get_executor());
     for (auto& acceptor : impl->acceptors) acceptor->Run();
-    for (int i = 0; i < options.io_threads; ++i) {
-      impl->threads.emplace_back([rt = impl->rt.get()] {
+    for (auto& context : impl->rt->contexts) {
+      impl->threads.emplace_back([ioc = context.get()] {
         for (;;) {
           try {
-            rt->ioc.run();
+            ioc->run();
             return;
           } catch (const std::exception&) {
             // A handler threw (e.g. out of memory): keep serving the others.
