@@ -8,16 +8,22 @@
 // the others wait. A lone caller therefore runs at once in a batch of one (no
 // added latency), and under load many callers share one round trip.
 //
+// Waiting is bounded: a caller gives up when its deadline passes while it is
+// still queued (its item was never run), and is turned away at once when
+// `max_queued` callers are already queued.
+//
 // Thread-safe. `run` is called on caller threads, at most `max_in_flight` at
 // a time, and must fill in every item it is given.
 
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <utility>
 #include <vector>
@@ -34,11 +40,18 @@ class Batcher {
         max_batch_(max_batch < 1 ? 1 : max_batch),
         run_(std::move(run)) {}
 
-  // Returns once `item` was run, by this thread or by another's batch.
-  void Submit(Item* item) {
+  enum class Outcome { kRun, kTimedOut, kQueueFull };
+
+  // Returns kRun once `item` was run, by this thread or by another's batch;
+  // kTimedOut when `deadline` (if any) passed while the item was still
+  // queued; kQueueFull at once when `max_queued` (0: no bound) items were
+  // already queued. The item was not run in the last two cases.
+  Outcome Submit(Item* item, std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                 size_t max_queued = 0) {
     Waiter self(item);
     {
       std::lock_guard<std::mutex> lock(mu_);
+      if (max_queued > 0 && queue_.size() >= max_queued) return Outcome::kQueueFull;
       queue_.push_back(&self);
       AssignLeaderLocked();
     }
@@ -46,8 +59,31 @@ class Batcher {
       // Each waiter sleeps on its own lock, so finishing a batch wakes its
       // members without making them queue up on a shared mutex.
       std::unique_lock<std::mutex> lock(self.mu);
-      self.cv.wait(lock, [&] { return self.done || self.lead; });
-      if (self.done) return;
+      auto woken = [&] { return self.done || self.lead; };
+      if (!deadline) {
+        self.cv.wait(lock, woken);
+      } else if (!self.cv.wait_until(lock, *deadline, woken)) {
+        // Still queued unless a leader took the item meanwhile: check under
+        // the queue's lock (lock order: mu_, then the waiter's).
+        lock.unlock();
+        {
+          std::lock_guard<std::mutex> queue_lock(mu_);
+          std::lock_guard<std::mutex> self_lock(self.mu);
+          if (!self.done && !self.lead) {
+            for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+              if (*it == &self) {
+                queue_.erase(it);
+                return Outcome::kTimedOut;
+              }
+            }
+          }
+        }
+        lock.lock();
+      }
+      // Taken into another's batch: that batch is bounded by its items'
+      // deadlines, this one's included.
+      self.cv.wait(lock, woken);
+      if (self.done) return Outcome::kRun;
     }
     std::vector<Waiter*> batch;
     std::vector<Item*> items;
@@ -75,6 +111,7 @@ class Batcher {
     std::lock_guard<std::mutex> lock(mu_);
     --in_flight_;
     AssignLeaderLocked();
+    return Outcome::kRun;
   }
 
  private:

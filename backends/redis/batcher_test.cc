@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -73,6 +75,65 @@ TEST(Batcher, ConcurrentCallersShareBatchesWithinTheLimits) {
   EXPECT_LE(most_running.load(), static_cast<int>(kMaxInFlight));
   EXPECT_LE(largest.load(), kMaxBatch);
   EXPECT_GT(largest.load(), 1u) << "16 callers never shared a batch";
+}
+
+// While one batch runs (max_in_flight 1), a queued caller gives up when its
+// deadline passes (its item never runs), a caller finding max_queued items
+// queued is turned away at once, and once the batch ends the others run.
+TEST(Batcher, QueuedCallersGiveUpAtTheirDeadlineAndAFullQueueTurnsCallersAway) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first_running{false};
+  Batcher<Item> batcher(1, 64, [&](std::span<Item* const> batch) {
+    for (Item* item : batch) {
+      ++item->runs;
+      if (item->input == 0) {
+        first_running = true;
+        released.wait();  // holds the only batch slot
+      }
+    }
+  });
+  using Outcome = Batcher<Item>::Outcome;
+  Item first{0};
+  std::thread holder([&] { EXPECT_EQ(batcher.Submit(&first), Outcome::kRun); });
+  const auto wait_limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!first_running && std::chrono::steady_clock::now() < wait_limit) std::this_thread::yield();
+  ASSERT_TRUE(first_running);
+
+  // Queued behind the running batch with a deadline 50 ms away.
+  Item late{1};
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(batcher.Submit(&late, start + std::chrono::milliseconds(50), 0), Outcome::kTimedOut);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
+  EXPECT_EQ(late.runs, 0);
+
+  // One caller queued (no deadline, no bound); with max_queued 1 the next is
+  // turned away.
+  Item queued{2};
+  std::atomic<bool> queued_done{false};
+  std::thread waiter([&] {
+    EXPECT_EQ(batcher.Submit(&queued), Outcome::kRun);
+    queued_done = true;
+  });
+  Item refused{3};
+  Outcome outcome = Outcome::kRun;
+  // The waiter may not be queued yet: retry (bounded) until it is.
+  for (int i = 0; i < 100000 && outcome != Outcome::kQueueFull; ++i) {
+    Item probe{3};
+    outcome = batcher.Submit(&probe, std::chrono::steady_clock::now(), 1);
+    if (outcome == Outcome::kQueueFull) refused = probe;
+    ASSERT_NE(outcome, Outcome::kRun) << "a probe ran although the only batch slot was held";
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(outcome, Outcome::kQueueFull);
+  EXPECT_EQ(refused.runs, 0);
+  EXPECT_FALSE(queued_done);
+
+  release.set_value();
+  holder.join();
+  waiter.join();
+  EXPECT_EQ(first.runs, 1);
+  EXPECT_EQ(queued.runs, 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "redis/cluster_slot.h"
@@ -83,17 +84,17 @@ struct ReplySlot {
     cv.notify_one();
   }
 
-  // False if no reply came within `timeout` (0: wait for ever).
-  bool Wait(milliseconds timeout) {
+  // False if no reply came by `deadline` (none: wait for ever).
+  bool Wait(std::optional<SteadyClock::time_point> deadline) {
     const auto spin_until = SteadyClock::now() + std::chrono::microseconds(kSpinMicros);
     while (!ready.load(std::memory_order_acquire) && SteadyClock::now() < spin_until) std::this_thread::yield();
     std::unique_lock<std::mutex> lock(mu);
     auto is_ready = [&] { return ready.load(std::memory_order_relaxed); };
-    if (timeout.count() == 0) {
+    if (!deadline) {
       cv.wait(lock, is_ready);
       return true;
     }
-    return cv.wait_for(lock, timeout, is_ready);
+    return cv.wait_until(lock, *deadline, is_ready);
   }
 
   static constexpr int kSpinMicros = 150;
@@ -103,64 +104,266 @@ struct ReplySlot {
   std::optional<Result<Reply>> reply;  // guarded by mu; set once
 };
 
+// The size of a command in RESP: what it costs in a connection's buffers.
+size_t RespBytes(const std::vector<std::string>& args) {
+  auto digits = [](size_t n) {
+    size_t d = 1;
+    while (n >= 10) n /= 10, ++d;
+    return d;
+  };
+  size_t bytes = 3 + digits(args.size());  // "*<n>\r\n"
+  for (const std::string& a : args) bytes += 5 + digits(a.size()) + a.size();  // "$<len>\r\n<a>\r\n"
+  return bytes;
+}
+
+// The deadline `timeout` from now; none for 0 (no limit).
+std::optional<SteadyClock::time_point> DeadlineAfter(milliseconds timeout) {
+  if (timeout.count() <= 0) return std::nullopt;
+  return SteadyClock::now() + timeout;
+}
+
+// The commands a server has been handed and not yet answered or failed:
+// queued on a connection, being written, or waiting for their replies.
+// Shared with the reply callbacks, which may outlive the node.
+struct QueueBudget {
+  QueueBudget(size_t commands_bound, size_t bytes_bound) : max_commands(commands_bound), max_bytes(bytes_bound) {}
+  const size_t max_commands;  // 0: no bound
+  const size_t max_bytes;     // 0: no bound
+  std::mutex mu;
+  size_t commands = 0;       // guarded by mu
+  size_t bytes = 0;          // guarded by mu
+  size_t most_commands = 0;  // guarded by mu: high-water marks
+  size_t most_bytes = 0;     // guarded by mu
+  uint64_t rejected = 0;     // guarded by mu
+  bool overflowing = false;  // guarded by mu: rejecting since the queue was last empty
+};
+
 // A pool of pipelined connections to one server, used round robin.
-class RedisClient::Node {
+//
+// Connections are opened asynchronously (ConnectAsync: the connect and a
+// handshake together bounded by the connect timeout), one at a time per
+// server. A caller finding no open connection waits for the attempt in
+// progress until its own deadline, so a call never waits out a slow connect
+// beyond its command timeout. After a failed attempt the next one waits a
+// backoff (doubling, jittered) and calls meanwhile fail at once with
+// kUnavailable: a server that is down or hung sees a bounded number of
+// connection attempts, not one per call.
+class RedisClient::Node : public std::enable_shared_from_this<RedisClient::Node> {
  public:
-  Node(IoThread& io, Endpoint endpoint, int size, milliseconds connect_timeout, const Observer& observer)
-      : endpoint_(std::move(endpoint)), io_(io), connect_timeout_(connect_timeout), observer_(observer),
-        connections_(static_cast<size_t>(std::max(size, 1))) {}
+  Node(IoThread& io, Endpoint endpoint, const ClientOptions& options)
+      : endpoint_(std::move(endpoint)),
+        io_(io),
+        options_(options),
+        budget_(std::make_shared<QueueBudget>(options.max_pending_commands, options.max_pending_bytes)),
+        rng_(std::random_device{}()),
+        connections_(static_cast<size_t>(std::max(options.connections_per_node, 1))) {}
 
   const Endpoint& endpoint() const { return endpoint_; }
 
-  Result<std::shared_ptr<Connection>> Get() {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::shared_ptr<Connection>& conn = connections_[next_++ % connections_.size()];
-    if (conn == nullptr || !conn->connected()) {
-      // A connection that existed and broke is a degraded path worth seeing
-      // in logs and metrics; the first connect is not.
-      const bool reconnect = conn != nullptr;
-      Result<std::shared_ptr<Connection>> fresh = Connection::Connect(io_, endpoint_, connect_timeout_);
-      if (reconnect) {
-        const MetricLabel labels[] = {{"outcome", fresh.ok() ? "ok" : "failed"}};
-        observer_.sink().Increment("sluice_redis_reconnects_total", labels);
-        if (!fresh.ok() || observer_.log().Enabled(LogLevel::kInfo)) {
-          observer_.log().Log(fresh.ok() ? LogLevel::kInfo : LogLevel::kWarning, "redis",
-                              "reconnect to " + endpoint_.ToString() +
-                                  (fresh.ok() ? std::string(": ok") : ": " + fresh.status().ToString()));
+  // An open connection, waiting for one being opened at most until
+  // `deadline` (none: until the attempt ends). kUnavailable when there is
+  // none: the command was not sent.
+  Result<std::shared_ptr<Connection>> Get(std::optional<SteadyClock::time_point> deadline) {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      const size_t n = connections_.size();
+      const size_t first = next_++ % n;
+      std::shared_ptr<Connection> open;
+      std::optional<size_t> closed;
+      for (size_t k = 0; k < n; ++k) {
+        const size_t i = (first + k) % n;
+        const std::shared_ptr<Connection>& c = connections_[i];
+        if (c != nullptr && c->connected()) {
+          if (open == nullptr) open = c;
+        } else if (!closed && !(connecting_ && connecting_slot_ == i)) {
+          closed = i;
         }
       }
-      SLUICE_ASSIGN_OR_RETURN(conn, std::move(fresh));
+      // Reopen a closed connection in the background even when another is
+      // open, so the pool recovers its size.
+      if (closed && !connecting_ && SteadyClock::now() >= next_attempt_) StartConnectLocked(*closed);
+      if (open != nullptr) return open;
+      if (!connecting_) {
+        const auto wait = std::chrono::duration_cast<milliseconds>(next_attempt_ - SteadyClock::now());
+        return UnavailableError("redis " + endpoint_.ToString() + ": not connected (" + last_error_ +
+                                "); next attempt in " + std::to_string(std::max<int64_t>(wait.count(), 0)) +
+                                "ms; the command was not sent");
+      }
+      const uint64_t generation = generation_;
+      auto attempt_ended = [&] { return generation_ != generation; };
+      if (!deadline) {
+        cv_.wait(lock, attempt_ended);
+      } else if (!cv_.wait_until(lock, *deadline, attempt_ended)) {
+        return UnavailableError("redis " + endpoint_.ToString() +
+                                ": still connecting when the call's deadline came; the command was not sent");
+      }
+      if (!last_attempt_ok_) {
+        return UnavailableError("redis " + endpoint_.ToString() + ": " + last_error_ + "; the command was not sent");
+      }
     }
-    return conn;
   }
 
-  // Sends and waits at most `timeout` (0: no limit). A connection that timed
-  // out is closed: its server may be hung, and the next call reconnects.
-  Result<Reply> Call(const std::vector<std::string>& args, bool asking, milliseconds timeout) {
-    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Get());
-    auto slot = std::make_shared<ReplySlot>();
-    auto done = [slot](Result<Reply> r) { slot->Set(std::move(r)); };
+  // Sends `args` on `conn` (preceded by ASKING when `asking`) if the queue
+  // bounds allow, else fails `done` at once with kUnavailable.
+  void Send(const std::shared_ptr<Connection>& conn, const std::vector<std::string>& args, bool asking,
+            ReplyCallback done) {
+    const size_t bytes = RespBytes(args);
+    if (Status admitted = Admit(bytes); !admitted.ok()) return done(std::move(admitted));
+    auto release = [budget = budget_, bytes, done = std::move(done)](Result<Reply> r) {
+      {
+        std::lock_guard<std::mutex> lock(budget->mu);
+        --budget->commands;
+        budget->bytes -= bytes;
+        if (budget->commands == 0) budget->overflowing = false;
+      }
+      done(std::move(r));
+    };
     if (asking) {
-      conn->SendAsking(args, std::move(done));
+      conn->SendAsking(args, std::move(release));
     } else {
-      conn->Send(args, std::move(done));
+      conn->Send(args, std::move(release));
     }
-    if (!slot->Wait(timeout)) {
+  }
+
+  // Sends and waits until `deadline` in all (none: no limit), connecting
+  // included. A connection that timed out is closed: its server may be hung,
+  // and the next call reconnects.
+  Result<Reply> Call(const std::vector<std::string>& args, bool asking,
+                     std::optional<SteadyClock::time_point> deadline) {
+    SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<Connection> conn, Get(deadline));
+    auto slot = std::make_shared<ReplySlot>();
+    Send(conn, args, asking, [slot](Result<Reply> r) { slot->Set(std::move(r)); });
+    if (!slot->Wait(deadline)) {
       conn->Close();
-      return DeadlineExceededError("redis " + endpoint_.ToString() + ": no reply within " +
-                                   std::to_string(timeout.count()) + "ms; the command may still run");
+      return DeadlineExceededError("redis " + endpoint_.ToString() +
+                                   ": no reply within the call's timeout; the command may still run");
     }
     return std::move(*slot->reply);
   }
 
+  Result<Reply> Call(const std::vector<std::string>& args, bool asking, milliseconds timeout) {
+    return Call(args, asking, DeadlineAfter(timeout));
+  }
+
+  RedisClient::QueueStats queue_stats() const {
+    std::lock_guard<std::mutex> lock(budget_->mu);
+    return {budget_->commands, budget_->bytes, budget_->most_commands, budget_->most_bytes, budget_->rejected};
+  }
+
  private:
+  // kUnavailable when one more command of `bytes` would pass a bound. A
+  // command larger than max_pending_bytes is let through alone, when nothing
+  // else is pending, or it could never be sent.
+  Status Admit(size_t bytes) {
+    std::string why;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(budget_->mu);
+      QueueBudget& b = *budget_;
+      if (b.max_commands > 0 && b.commands + 1 > b.max_commands) {
+        why = std::to_string(b.commands) + " commands are pending (max_pending_commands " +
+              std::to_string(b.max_commands) + ")";
+      } else if (b.max_bytes > 0 && b.commands > 0 && b.bytes + bytes > b.max_bytes) {
+        why = std::to_string(b.bytes) + " bytes are pending and this command has " + std::to_string(bytes) +
+              " (max_pending_bytes " + std::to_string(b.max_bytes) + ")";
+      } else {
+        ++b.commands;
+        b.bytes += bytes;
+        b.most_commands = std::max(b.most_commands, b.commands);
+        b.most_bytes = std::max(b.most_bytes, b.bytes);
+        return Status::Ok();
+      }
+      ++b.rejected;
+      first = !b.overflowing;
+      b.overflowing = true;
+    }
+    const MetricLabel labels[] = {{"server", endpoint_.ToString()}};
+    options_.observer.sink().Increment("sluice_redis_queue_rejections_total", labels);
+    // Once per overflow, not once per call: an outage rejects thousands.
+    if (first) {
+      options_.observer.log().Log(LogLevel::kWarning, "redis",
+                                  "queue to " + endpoint_.ToString() + " is full: " + why +
+                                      "; calls fail at once (kUnavailable) until it drains");
+    }
+    return UnavailableError("redis " + endpoint_.ToString() + ": " + why + "; the command was not sent");
+  }
+
+  // Opens connection `slot` in the background. Called with mu_ held.
+  void StartConnectLocked(size_t slot) {
+    connecting_ = true;
+    connecting_slot_ = slot;
+    const bool reconnect = connections_[slot] != nullptr;
+    std::weak_ptr<Node> weak = weak_from_this();
+    Connection::ConnectAsync(io_, endpoint_, options_.connect_timeout, options_.handshake,
+                             [weak, slot, reconnect](Result<Connected> r) {
+                               if (std::shared_ptr<Node> self = weak.lock()) self->OnConnected(slot, reconnect, std::move(r));
+                             });
+  }
+
+  // The end of a connection attempt, on the I/O thread.
+  void OnConnected(size_t slot, bool reconnect, Result<Connected> r) {
+    if (r.ok() && options_.on_handshake) options_.on_handshake(endpoint_, r->handshake, r->round_trip);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      connecting_ = false;
+      ++generation_;
+      last_attempt_ok_ = r.ok();
+      if (r.ok()) {
+        connections_[slot] = std::move(r->connection);
+        failures_ = 0;
+        next_attempt_ = {};
+      } else {
+        // The reason without the "redis <endpoint>: " the messages below add.
+        std::string_view why = r.status().message();
+        const std::string prefix = "redis " + endpoint_.ToString() + ": ";
+        if (why.substr(0, prefix.size()) == prefix) why.remove_prefix(prefix.size());
+        last_error_ = std::string(why);
+        ++failures_;
+        next_attempt_ = SteadyClock::now() + BackoffLocked();
+      }
+    }
+    cv_.notify_all();
+    // A connection that existed and broke is a degraded path worth seeing in
+    // logs and metrics; the first connect is not.
+    if (reconnect) {
+      const MetricLabel labels[] = {{"outcome", r.ok() ? "ok" : "failed"}};
+      options_.observer.sink().Increment("sluice_redis_reconnects_total", labels);
+      if (!r.ok() || options_.observer.log().Enabled(LogLevel::kInfo)) {
+        options_.observer.log().Log(r.ok() ? LogLevel::kInfo : LogLevel::kWarning, "redis",
+                                    "reconnect to " + endpoint_.ToString() +
+                                        (r.ok() ? std::string(": ok") : ": " + r.status().ToString()));
+      }
+    }
+  }
+
+  // The wait before the next attempt after `failures_` failed ones in a row:
+  // min(max, initial * 2^(failures - 1)), jittered to 50-100% of that.
+  std::chrono::nanoseconds BackoffLocked() {
+    if (options_.reconnect_backoff_initial.count() <= 0) return {};
+    std::chrono::nanoseconds cap = options_.reconnect_backoff_initial;
+    for (int i = 1; i < failures_ && cap < options_.reconnect_backoff_max; ++i) cap *= 2;
+    cap = std::min<std::chrono::nanoseconds>(cap, std::max(options_.reconnect_backoff_max,
+                                                           options_.reconnect_backoff_initial));
+    std::uniform_int_distribution<int64_t> jitter(cap.count() / 2, cap.count());
+    return std::chrono::nanoseconds(jitter(rng_));
+  }
+
   const Endpoint endpoint_;
   IoThread& io_;
-  const milliseconds connect_timeout_;
-  const Observer observer_;
+  const ClientOptions& options_;  // the client's, which outlives its nodes
+  const std::shared_ptr<QueueBudget> budget_;
   std::mutex mu_;
+  std::condition_variable cv_;                            // notified when an attempt ends
+  std::mt19937_64 rng_;                                   // guarded by mu_
   std::vector<std::shared_ptr<Connection>> connections_;  // guarded by mu_
   size_t next_ = 0;                                       // guarded by mu_
+  bool connecting_ = false;                               // guarded by mu_
+  size_t connecting_slot_ = 0;                            // guarded by mu_
+  uint64_t generation_ = 0;                               // guarded by mu_: attempts ended
+  bool last_attempt_ok_ = false;                          // guarded by mu_
+  std::string last_error_ = "no connection yet";          // guarded by mu_
+  int failures_ = 0;                                      // guarded by mu_: failed attempts in a row
+  SteadyClock::time_point next_attempt_{};                // guarded by mu_
 };
 
 // Which master serves each slot. Immutable once published.
@@ -174,21 +377,28 @@ RedisClient::RedisClient(ClientOptions options) : options_(std::move(options)) {
 }
 
 RedisClient::RedisClient(Endpoint endpoint, milliseconds connect_timeout)
-    : RedisClient(ClientOptions{.seeds = {std::move(endpoint)}, .connect_timeout = connect_timeout}) {}
+    : RedisClient(MakeOptions(std::move(endpoint), connect_timeout)) {}
 
 RedisClient::~RedisClient() = default;
+
+ClientOptions RedisClient::MakeOptions(Endpoint endpoint, milliseconds connect_timeout) {
+  ClientOptions options;
+  options.seeds.push_back(std::move(endpoint));
+  options.connect_timeout = connect_timeout;
+  return options;
+}
 
 Status RedisClient::Connect() {
   if (options_.seeds.empty()) return InvalidArgumentError("redis: no server given");
   if (options_.cluster) return RefreshSlots();
-  return standalone_->Get().status();
+  return standalone_->Get(std::nullopt).status();
 }
 
 std::shared_ptr<RedisClient::Node> RedisClient::NodeAt(const Endpoint& endpoint) {
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<Node>& node = nodes_[endpoint.ToString()];
   if (node == nullptr) {
-    node = std::make_shared<Node>(io_, endpoint, options_.connections_per_node, options_.connect_timeout, options_.observer);
+    node = std::make_shared<Node>(io_, endpoint, options_);
   }
   return node;
 }
@@ -288,17 +498,20 @@ Result<std::shared_ptr<RedisClient::Node>> RedisClient::NodeFor(std::optional<ui
 
 Result<Reply> RedisClient::Routed(std::optional<uint16_t> slot, const std::vector<std::string>& args,
                                   std::optional<milliseconds> timeout, bool wait_out_tryagain) {
-  const milliseconds per_call = timeout.value_or(options_.command_timeout);
-  const SteadyClock::time_point deadline = SteadyClock::now() + options_.redirect_timeout;
+  // One deadline for the whole call, redirections and waits included.
+  const std::optional<SteadyClock::time_point> call_deadline = DeadlineAfter(timeout.value_or(options_.command_timeout));
+  SteadyClock::time_point deadline = SteadyClock::now() + options_.redirect_timeout;
+  if (call_deadline) deadline = std::min(deadline, *call_deadline);
   milliseconds backoff{1};
   auto wait = [&] {
-    std::this_thread::sleep_for(backoff);
+    std::this_thread::sleep_for(std::min<SteadyClock::duration>(backoff, std::max<SteadyClock::duration>(
+                                                                             deadline - SteadyClock::now(), {})));
     backoff = std::min(backoff * 2, milliseconds(100));
   };
   bool asking = false;
   Result<std::shared_ptr<Node>> node = NodeFor(slot);
   for (;;) {
-    Result<Reply> r = node.ok() ? (*node)->Call(args, asking, per_call) : Result<Reply>(node.status());
+    Result<Reply> r = node.ok() ? (*node)->Call(args, asking, call_deadline) : Result<Reply>(node.status());
     asking = false;
     const bool may_retry = options_.cluster && SteadyClock::now() < deadline;
     if (!r.ok()) {
@@ -350,8 +563,23 @@ Result<Reply> RedisClient::CallKey(std::string_view key, std::vector<std::string
   return Routed(KeySlot(key), args, std::nullopt, true);
 }
 
-Result<Reply> RedisClient::CallAt(const Endpoint& node, std::vector<std::string> args) {
-  return NodeAt(node)->Call(args, false, options_.command_timeout);
+Result<Reply> RedisClient::CallAt(const Endpoint& node, std::vector<std::string> args,
+                                  std::optional<milliseconds> timeout) {
+  return NodeAt(node)->Call(args, false, timeout.value_or(options_.command_timeout));
+}
+
+RedisClient::QueueStats RedisClient::queue_stats() {
+  QueueStats total;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [name, node] : nodes_) {
+    const QueueStats q = node->queue_stats();
+    total.commands += q.commands;
+    total.bytes += q.bytes;
+    total.most_commands += q.most_commands;
+    total.most_bytes += q.most_bytes;
+    total.rejected += q.rejected;
+  }
+  return total;
 }
 
 Result<std::vector<Endpoint>> RedisClient::Masters() {
@@ -378,7 +606,10 @@ struct PendingReplies {
 }  // namespace
 
 std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<std::string>>& commands,
-                                                 size_t key_index, bool wait_out_tryagain) {
+                                                 size_t key_index, bool wait_out_tryagain,
+                                                 std::optional<milliseconds> timeout) {
+  const milliseconds per_call = timeout.value_or(options_.command_timeout);
+  const std::optional<SteadyClock::time_point> deadline = DeadlineAfter(per_call);
   const size_t n = commands.size();
   std::vector<std::optional<uint16_t>> slots(n);
   if (options_.cluster) {
@@ -392,9 +623,9 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
       if (--pending->remaining == 0) pending->done.notify_one();
     };
     Result<std::shared_ptr<Node>> node = NodeFor(slots[i]);
-    Result<std::shared_ptr<Connection>> conn = node.ok() ? (*node)->Get() : node.status();
+    Result<std::shared_ptr<Connection>> conn = node.ok() ? (*node)->Get(deadline) : node.status();
     if (conn.ok()) {
-      (*conn)->Send(commands[i], std::move(deliver));
+      (*node)->Send(*conn, commands[i], false, std::move(deliver));
     } else {
       deliver(conn.status());
     }
@@ -404,10 +635,10 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
   {
     std::unique_lock<std::mutex> lock(pending->mu);
     auto all_done = [&] { return pending->remaining == 0; };
-    if (options_.command_timeout.count() == 0) {
+    if (!deadline) {
       pending->done.wait(lock, all_done);
     } else {
-      pending->done.wait_for(lock, options_.command_timeout, all_done);
+      pending->done.wait_until(lock, *deadline, all_done);
     }
     // Replies still missing are given up on; their callbacks may still come
     // and write into `pending`, which they share.
@@ -415,16 +646,21 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
       if (r) {
         results.push_back(std::move(*r));
       } else {
-        results.push_back(DeadlineExceededError("redis: no reply within " +
-                                                std::to_string(options_.command_timeout.count()) +
+        results.push_back(DeadlineExceededError("redis: no reply within " + std::to_string(per_call.count()) +
                                                 "ms; the command may still run"));
       }
     }
   }
-  // What was redirected, or never sent, goes the routed way one by one.
+  // What was redirected, or never sent, goes the routed way one by one,
+  // within what is left of the call's time.
   for (size_t i = 0; i < n; ++i) {
     if (options_.cluster && NeedsRouting(results[i])) {
-      results[i] = Routed(slots[i], commands[i], std::nullopt, wait_out_tryagain);
+      std::optional<milliseconds> left;
+      if (deadline) {
+        left = std::chrono::duration_cast<milliseconds>(*deadline - SteadyClock::now());
+        if (left->count() <= 0) continue;
+      }
+      results[i] = Routed(slots[i], commands[i], left, wait_out_tryagain);
     }
   }
   return results;
@@ -454,7 +690,7 @@ bool RedisClient::IsMissingCode(const Reply& reply) {
   return false;
 }
 
-bool RedisClient::LoadFunctionLibrary() {
+bool RedisClient::LoadFunctionLibrary(milliseconds timeout) {
   std::string source;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -463,7 +699,7 @@ bool RedisClient::LoadFunctionLibrary() {
   Result<std::vector<Endpoint>> masters = Masters();
   if (!masters.ok()) return false;
   for (const Endpoint& master : *masters) {
-    Result<Reply> r = CallAt(master, {"FUNCTION", "LOAD", "REPLACE", source});
+    Result<Reply> r = NodeAt(master)->Call({"FUNCTION", "LOAD", "REPLACE", source}, false, timeout);
     if (!r.ok()) return false;  // unreachable now; the next miss tries again
     if (r->is_error()) {
       // No Functions (Redis 6), or not allowed (ACL, managed Redis).
@@ -514,12 +750,23 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
                                 bool wait_out_tryagain) {
   std::optional<uint16_t> slot;
   if (options_.cluster && !keys.empty()) slot = KeySlot(keys[0]);
+  // The steps below (loading the code, falling back to a script) share the
+  // call's time: each gets what the earlier ones left.
+  const std::optional<SteadyClock::time_point> deadline = DeadlineAfter(timeout.value_or(options_.command_timeout));
+  auto left = [&]() -> Result<std::optional<milliseconds>> {
+    if (!deadline) return std::optional<milliseconds>(milliseconds(0));
+    const auto ms = std::chrono::ceil<milliseconds>(*deadline - SteadyClock::now());
+    if (ms.count() <= 0) return UnavailableError("redis: the call's time ran out before the script was sent");
+    return std::optional<milliseconds>(ms);
+  };
   std::vector<std::string> args = CallArgs(id, keys, argv);
   if (!args.empty() && args[0] == "FCALL") {
     SLUICE_ASSIGN_OR_RETURN(Reply reply, Routed(slot, args, timeout, wait_out_tryagain));
     if (!IsMissingCode(reply)) return reply;
-    if (LoadFunctionLibrary()) {
-      SLUICE_ASSIGN_OR_RETURN(reply, Routed(slot, args, timeout, wait_out_tryagain));
+    SLUICE_ASSIGN_OR_RETURN(std::optional<milliseconds> load_time, left());
+    if (LoadFunctionLibrary(*load_time)) {
+      SLUICE_ASSIGN_OR_RETURN(std::optional<milliseconds> retry_time, left());
+      SLUICE_ASSIGN_OR_RETURN(reply, Routed(slot, args, retry_time, wait_out_tryagain));
       if (!IsMissingCode(reply)) return reply;
     }
     // The function did not run: run the script instead.
@@ -533,7 +780,8 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
       std::lock_guard<std::mutex> lock(mu_);
       text = scripts_.at(id);
     }
-    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", std::move(text)}, timeout));
+    SLUICE_ASSIGN_OR_RETURN(std::optional<milliseconds> load_time, left());
+    SLUICE_ASSIGN_OR_RETURN(Reply loaded, Call({"SCRIPT", "LOAD", std::move(text)}, load_time));
     if (loaded.is_error()) return UnavailableError("redis SCRIPT LOAD: " + loaded.str);
     sha = loaded.str;
     std::lock_guard<std::mutex> lock(mu_);
@@ -542,7 +790,8 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
   args = {"EVALSHA", sha, std::to_string(keys.size())};
   args.insert(args.end(), keys.begin(), keys.end());
   args.insert(args.end(), argv.begin(), argv.end());
-  SLUICE_ASSIGN_OR_RETURN(Reply reply, Routed(slot, args, timeout, wait_out_tryagain));
+  SLUICE_ASSIGN_OR_RETURN(std::optional<milliseconds> eval_time, left());
+  SLUICE_ASSIGN_OR_RETURN(Reply reply, Routed(slot, args, eval_time, wait_out_tryagain));
   if (!reply.IsErrorWithPrefix("NOSCRIPT")) return reply;
   // The script text (kilobytes) is copied only here and to load it.
   args[0] = "EVAL";
@@ -550,10 +799,12 @@ Result<Reply> RedisClient::Eval(size_t id, const std::vector<std::string>& keys,
     std::lock_guard<std::mutex> lock(mu_);
     args[1] = scripts_.at(id);
   }
-  return Routed(slot, args, timeout, wait_out_tryagain);
+  SLUICE_ASSIGN_OR_RETURN(eval_time, left());
+  return Routed(slot, args, eval_time, wait_out_tryagain);
 }
 
-std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain) {
+std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain,
+                                                 std::optional<milliseconds> timeout) {
   std::vector<std::vector<std::string>> commands;
   commands.reserve(calls.size());
   // A script not loaded yet (no arguments) goes through Eval, which loads it.
@@ -566,7 +817,8 @@ std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& ca
       batch.push_back(std::move(commands[i]));
     }
   }
-  std::vector<Result<Reply>> sent = CallMany(batch, 3, wait_out_tryagain);
+  const std::optional<SteadyClock::time_point> deadline = DeadlineAfter(timeout.value_or(options_.command_timeout));
+  std::vector<Result<Reply>> sent = CallMany(batch, 3, wait_out_tryagain, timeout);
   std::vector<Result<Reply>> results(calls.size(), Result<Reply>(InternalError("not run")));
   std::vector<bool> done(calls.size(), false);
   for (size_t j = 0; j < index.size(); ++j) {
@@ -575,7 +827,16 @@ std::vector<Result<Reply>> RedisClient::EvalMany(const std::vector<EvalCall>& ca
     done[index[j]] = true;
   }
   for (size_t i = 0; i < calls.size(); ++i) {
-    if (!done[i]) results[i] = Eval(calls[i].script, calls[i].keys, calls[i].argv, std::nullopt, wait_out_tryagain);
+    if (done[i]) continue;
+    std::optional<milliseconds> left;
+    if (deadline) {
+      left = std::chrono::ceil<milliseconds>(*deadline - SteadyClock::now());
+      if (left->count() <= 0) {
+        results[i] = UnavailableError("redis: the call's time ran out before the script was sent");
+        continue;
+      }
+    }
+    results[i] = Eval(calls[i].script, calls[i].keys, calls[i].argv, left, wait_out_tryagain);
   }
   return results;
 }

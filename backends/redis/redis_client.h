@@ -5,7 +5,15 @@
 // server or to a Redis Cluster:
 //
 //  - Each server gets a small pool of pipelined connections, reconnected on
-//    the next call after a failure.
+//    the next call after a failure. A connection counts as open once the
+//    server answered its handshake (PING, or TIME for the clock skew), all
+//    within the connect timeout. After a failed attempt the next one waits a
+//    backoff, and calls meanwhile fail at once with kUnavailable.
+//  - Every call is bounded by its timeout in all: waiting for a connection,
+//    for redirections and for the reply.
+//  - The commands handed to a server and not yet answered (queued, being
+//    written, awaiting replies) are bounded in count and bytes; past a bound
+//    a call fails at once with kUnavailable (it was not sent).
 //  - In Cluster mode a command that names a key goes to the master serving
 //    the key's slot, from a slot map read with CLUSTER SLOTS. MOVED updates
 //    the map (and a full refresh follows); ASK sends ASKING and the command
@@ -34,6 +42,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,6 +73,19 @@ struct ClientOptions {
   std::chrono::milliseconds redirect_timeout{5000};
   // Where degraded paths are reported (fallback to EVALSHA, reconnects).
   Observer observer{};
+  // Sent on every new connection, whose reply (any, even an error) proves the
+  // server answers before the connection is used.
+  std::vector<std::string> handshake{"PING"};
+  // Called on the I/O thread with each handshake's server, reply and round
+  // trip. Must not block.
+  std::function<void(const Endpoint&, const Reply&, std::chrono::nanoseconds)> on_handshake{};
+  // After a failed connection attempt the next waits min(max, initial *
+  // 2^(failures - 1)), jittered to 50-100%. 0: attempt on every call.
+  std::chrono::milliseconds reconnect_backoff_initial{0};
+  std::chrono::milliseconds reconnect_backoff_max{0};
+  // Per server: commands handed over and not yet answered. 0: no bound.
+  size_t max_pending_commands = 0;
+  size_t max_pending_bytes = 0;
 };
 
 // One script call, for EvalMany.
@@ -98,8 +120,10 @@ class RedisClient {
   // serving commands[i][key_index], and returns their replies in order.
   // With `wait_out_tryagain` false, a TRYAGAIN reply (a multi-key command
   // whose keys are split by a slot migration) is returned at once.
+  // All within `timeout` when given, else the command timeout.
   std::vector<Result<Reply>> CallMany(const std::vector<std::vector<std::string>>& commands, size_t key_index,
-                                      bool wait_out_tryagain = true);
+                                      bool wait_out_tryagain = true,
+                                      std::optional<std::chrono::milliseconds> timeout = {});
 
   // Registers a script; returns its id for Eval. `function`, when not empty,
   // names the same code in the function library (SetFunctionLibrary).
@@ -119,17 +143,33 @@ class RedisClient {
                      std::optional<std::chrono::milliseconds> timeout = {}, bool wait_out_tryagain = true);
 
   // Runs several script calls pipelined and returns their replies in order.
-  std::vector<Result<Reply>> EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain = true);
+  std::vector<Result<Reply>> EvalMany(const std::vector<EvalCall>& calls, bool wait_out_tryagain = true,
+                                      std::optional<std::chrono::milliseconds> timeout = {});
+
+  // The queues to the servers, summed over them: what is pending now, the
+  // most ever pending, and the calls refused because a bound was reached.
+  struct QueueStats {
+    size_t commands = 0;
+    size_t bytes = 0;
+    size_t most_commands = 0;
+    size_t most_bytes = 0;
+    uint64_t rejected = 0;
+  };
+  QueueStats queue_stats();
 
   // The masters to SCAN: the server, or every Cluster master.
   Result<std::vector<Endpoint>> Masters();
 
-  // Runs a command on one given node (SCAN on a master).
-  Result<Reply> CallAt(const Endpoint& node, std::vector<std::string> args);
+  // Runs a command on one given node (SCAN on a master), within `timeout`
+  // when given, else the command timeout.
+  Result<Reply> CallAt(const Endpoint& node, std::vector<std::string> args,
+                       std::optional<std::chrono::milliseconds> timeout = {});
 
  private:
   class Node;
   struct SlotMap;
+
+  static ClientOptions MakeOptions(Endpoint endpoint, std::chrono::milliseconds connect_timeout);
 
   Result<Reply> Routed(std::optional<uint16_t> slot, const std::vector<std::string>& args,
                        std::optional<std::chrono::milliseconds> timeout, bool wait_out_tryagain);
@@ -144,7 +184,8 @@ class RedisClient {
                                     const std::vector<std::string>& argv);
   // Loads the function library on every master; false (and Functions off)
   // when a server refuses it.
-  bool LoadFunctionLibrary();
+  // Each master's load takes at most `timeout` (0: no limit).
+  bool LoadFunctionLibrary(std::chrono::milliseconds timeout);
   // Whether a reply says the code was not there to run (and so did not run).
   // An FCALL refused as an unknown command (Redis 6) also turns Functions off.
   bool IsMissingCode(const Reply& reply);

@@ -157,6 +157,9 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
   Socket socket;
   redisReader* reader;
   std::atomic<bool> open{false};
+  // Set by Close() at once, before the close itself runs on the I/O thread,
+  // so that no caller picks a connection that is about to close.
+  std::atomic<bool> closing{false};
   std::deque<ReplyCallback> pending;  // in send order
   // How many of `pending` were handed to the socket. A reply may arrive before
   // the write's completion handler runs, and a command being written may have
@@ -169,7 +172,7 @@ struct Connection::Impl : std::enable_shared_from_this<Connection::Impl> {
   std::array<char, 16384> read_buffer{};
 
   void Enqueue(std::string encoded, ReplyCallback done) {
-    if (!open.load()) {
+    if (!open.load() || closing.load()) {
       done(UnavailableError("redis connection is closed; the command was not sent"));
       return;
     }
@@ -303,6 +306,112 @@ Result<std::shared_ptr<Connection>> Connection::Connect(IoThread& io, const Endp
   return std::shared_ptr<Connection>(new Connection(endpoint, std::move(impl)));
 }
 
+namespace {
+
+// One ConnectAsync in progress; lives until its callback ran.
+struct ConnectAttempt {
+  ConnectAttempt(asio::io_context& context, Endpoint e, std::chrono::milliseconds t, ConnectCallback d)
+      : endpoint(std::move(e)), timeout(t), timer(context), resolver(context), done(std::move(d)) {}
+  Endpoint endpoint;
+  std::chrono::milliseconds timeout;
+  asio::steady_timer timer;
+  asio::ip::tcp::resolver resolver;
+  ConnectCallback done;  // empty once called
+  bool timed_out = false;
+
+  void Finish(Result<Connected> r) {
+    if (!done) return;
+    timer.cancel();
+    ConnectCallback callback = std::move(done);
+    done = nullptr;
+    callback(std::move(r));
+  }
+  Status Error(const std::string& why) const {
+    return UnavailableError("redis " + endpoint.ToString() + ": " + why);
+  }
+};
+
+}  // namespace
+
+void Connection::ConnectAsync(IoThread& io, const Endpoint& endpoint, std::chrono::milliseconds timeout,
+                              std::vector<std::string> handshake, ConnectCallback done) {
+  auto impl = std::make_shared<Impl>(io.context());
+  auto attempt = std::make_shared<ConnectAttempt>(io.context(), endpoint, timeout, std::move(done));
+  std::string encoded = Format(handshake);
+  // Everything below runs on the I/O thread.
+  auto handshake_step = [impl, attempt, encoded = std::move(encoded)]() mutable {
+    if (impl->socket.local_endpoint().protocol().family() != AF_UNIX) {
+      boost::system::error_code ignored;
+      impl->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    impl->open.store(true);
+    impl->StartRead();
+    const auto sent = std::chrono::steady_clock::now();
+    impl->Enqueue(std::move(encoded), [impl, attempt, sent](Result<Reply> r) {
+      if (!r.ok()) {
+        return attempt->Finish(attempt->Error(attempt->timed_out
+                                                  ? "no answer to the connection handshake within " +
+                                                        std::to_string(attempt->timeout.count()) + "ms"
+                                                  : "connection handshake failed: " + std::string(r.status().message())));
+      }
+      Connected c;
+      c.round_trip = std::chrono::steady_clock::now() - sent;
+      c.handshake = std::move(*r);
+      c.connection = std::shared_ptr<Connection>(new Connection(attempt->endpoint, impl));
+      attempt->Finish(std::move(c));
+    });
+  };
+  auto connect_step = [impl, attempt, handshake_step = std::move(handshake_step)](
+                          std::vector<asio::generic::stream_protocol::endpoint> targets) mutable {
+    if (targets.empty()) return attempt->Finish(attempt->Error("no address"));
+    asio::async_connect(impl->socket, targets,
+                        [impl, attempt, handshake_step = std::move(handshake_step)](
+                            boost::system::error_code ec, const auto&) mutable {
+                          if (!attempt->done) return;
+                          if (ec) {
+                            return attempt->Finish(attempt->Error(
+                                attempt->timed_out ? "connect timed out after " +
+                                                         std::to_string(attempt->timeout.count()) + "ms"
+                                                   : "cannot connect: " + ec.message()));
+                          }
+                          handshake_step();
+                        });
+  };
+  asio::post(io.context(), [impl, attempt, connect_step = std::move(connect_step)]() mutable {
+    // One timer bounds the whole attempt: it closes the socket, which fails
+    // the connect or the handshake in progress.
+    attempt->timer.expires_after(attempt->timeout);
+    attempt->timer.async_wait([impl, attempt](boost::system::error_code ec) {
+      if (ec || !attempt->done) return;
+      attempt->timed_out = true;
+      attempt->resolver.cancel();
+      if (impl->open.load()) {
+        impl->Fail("connection handshake timed out");
+      } else {
+        boost::system::error_code ignored;
+        impl->socket.close(ignored);
+      }
+    });
+    const Endpoint& e = attempt->endpoint;
+    if (!e.unix_socket.empty()) {
+      return connect_step({asio::local::stream_protocol::endpoint(e.unix_socket)});
+    }
+    attempt->resolver.async_resolve(
+        e.host, std::to_string(e.port),
+        [attempt, connect_step = std::move(connect_step)](boost::system::error_code ec,
+                                                          asio::ip::tcp::resolver::results_type results) mutable {
+          if (!attempt->done) return;
+          if (ec) {
+            return attempt->Finish(attempt->Error(attempt->timed_out ? "name resolution timed out"
+                                                                     : "cannot resolve: " + ec.message()));
+          }
+          std::vector<asio::generic::stream_protocol::endpoint> targets;
+          for (const auto& r : results) targets.emplace_back(r.endpoint());
+          connect_step(std::move(targets));
+        });
+  });
+}
+
 void Connection::Send(const std::vector<std::string>& args, ReplyCallback done) {
   std::string encoded = Format(args);
   asio::post(impl_->socket.get_executor(),
@@ -342,9 +451,10 @@ Result<Reply> Connection::Call(std::vector<std::string> args, std::chrono::milli
   return reply.get();
 }
 
-bool Connection::connected() const { return impl_->open.load(); }
+bool Connection::connected() const { return impl_->open.load() && !impl_->closing.load(); }
 
 void Connection::Close() {
+  impl_->closing.store(true);
   asio::post(impl_->socket.get_executor(), [impl = impl_] { impl->Fail("closed by the client"); });
 }
 

@@ -83,12 +83,33 @@ class IoThread {
 
 using ReplyCallback = std::function<void(Result<Reply>)>;
 
+class Connection;
+
+// What ConnectAsync hands over: the open connection and the reply to its
+// handshake command, with the handshake's round-trip time (steady clock).
+struct Connected {
+  std::shared_ptr<Connection> connection;
+  Reply handshake;
+  std::chrono::nanoseconds round_trip{0};
+};
+using ConnectCallback = std::function<void(Result<Connected>)>;
+
 class Connection {
  public:
   // Connects within `timeout`. kUnavailable if the server cannot be reached
   // (with the endpoint and the system's reason), kDeadlineExceeded on timeout.
   static Result<std::shared_ptr<Connection>> Connect(IoThread& io, const Endpoint& endpoint,
                                                      std::chrono::milliseconds timeout);
+  // Connects without blocking, then sends `handshake` (PING, TIME) and waits
+  // for its reply: a server that accepts connections but does not answer
+  // (hung, or a network that drops packets) is not a working connection.
+  // Both steps together take at most `timeout`. `done` runs once, on the I/O
+  // thread, with the connection, or with kUnavailable (the endpoint and why:
+  // refused, timed out during the connect or the handshake) after which
+  // nothing is left open. An error reply to the handshake still counts as an
+  // answer. REQUIRES: `handshake` is not empty.
+  static void ConnectAsync(IoThread& io, const Endpoint& endpoint, std::chrono::milliseconds timeout,
+                           std::vector<std::string> handshake, ConnectCallback done);
   ~Connection();
 
   // Queues a command (arguments are binary-safe) and calls `done` with its reply.

@@ -7,63 +7,30 @@
 // itself once the server is back.
 
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
+#include "redis/own_server_for_test.h"
 #include "sluice/backends/redis.h"
 
 namespace sluice::redis {
 namespace {
 
-// A throwaway server started and stopped with the fixtures' script; never
-// left stopped (SIGSTOP) or running after the test, whatever happens.
-class OwnServer {
- public:
-  explicit OwnServer(std::string script)
-      : script_(std::move(script)), dir_("/tmp/sluice-outage-" + std::to_string(getpid())) {}
-  ~OwnServer() {
-    Resume();
-    Run("stop");
-  }
-  bool Run(const std::string& action) {
-    const std::string cmd = "bash '" + script_ + "' " + action + " '" + dir_ + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
-  }
-  void Pause() {
-    pid_ = Pid();
-    ASSERT_GT(pid_, 0);
-    ASSERT_EQ(kill(pid_, SIGSTOP), 0);
-  }
-  void Resume() {
-    if (pid_ > 0) kill(pid_, SIGCONT);
-    pid_ = 0;
-  }
-  std::string uri() const { return "unix://" + dir_ + "/redis.sock"; }
-
- private:
-  pid_t Pid() const {
-    std::ifstream in(dir_ + "/redis.pid");
-    pid_t pid = 0;
-    in >> pid;
-    return pid;
-  }
-  const std::string script_;
-  const std::string dir_;
-  pid_t pid_ = 0;
-};
+using testing::OwnServer;
 
 TEST(RedisOutage, HungServerTimesOutAndARestartedServerIsReconnected) {
   const char* script = std::getenv("SLUICE_TEST_REDIS_SCRIPT");
   if (script == nullptr) GTEST_SKIP() << "run through ctest -L redis";
   OwnServer server(script);
   ASSERT_TRUE(server.Run("start"));
-  auto store = CreateRedisStore(
-      {.uri = server.uri(), .key_prefix = "outage:", .command_timeout = std::chrono::milliseconds(300)});
+  // No reconnect backoff: the server is back at once below, and the first
+  // call after it must reconnect (RedisResilience tests the backoff).
+  auto store = CreateRedisStore({.uri = server.uri(),
+                                 .key_prefix = "outage:",
+                                 .command_timeout = std::chrono::milliseconds(300),
+                                 .reconnect_backoff_initial = std::chrono::milliseconds(0)});
   ASSERT_TRUE(store.ok()) << store.status().ToString();
   const Policy p = Policy::FixedWindow(1000, std::chrono::hours(1));
   for (int i = 0; i < 3; ++i) ASSERT_TRUE((*store)->Decide("k", p).ok());

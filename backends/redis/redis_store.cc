@@ -267,18 +267,24 @@ struct Write {
 
 enum class CommitResult { kApplied, kConflict };
 
+using SteadyClock = std::chrono::steady_clock;
+
 // A Decide call waiting in the batcher.
 struct PendingDecision {
   const DecideRequest* request;
-  std::optional<Result<Decision>> result;  // set by RunBatch
+  std::optional<Result<Decision>> result;           // set by RunBatch
+  std::optional<SteadyClock::time_point> deadline;  // none: no command timeout
 };
+
+// Server time in ns from a TIME reply: [seconds, microseconds].
+Result<int64_t> ParseTime(const Reply& t);
 
 class RedisStore final : public Store {
  public:
   RedisStore(const RedisStoreOptions& options, ClientOptions client_options)
       : options_(options),
         clock_(options.clock != nullptr ? options.clock : &Clock::Real()),
-        client_(std::move(client_options)),
+        client_(WithSkewCheck(std::move(client_options))),
         batcher_(static_cast<size_t>(options.max_batches_in_flight), static_cast<size_t>(options.max_batch),
                  [this](std::span<PendingDecision* const> batch) { RunBatch(batch); }) {
     LuaCode code = BuildLuaCode();
@@ -294,17 +300,32 @@ class RedisStore final : public Store {
 
   Result<Decision> Decide(const DecideRequest& request) override {
     SLUICE_RETURN_IF_ERROR(CheckRequest(request));
-    PendingDecision pending{&request, std::nullopt};
-    batcher_.Submit(&pending);
-    return std::move(*pending.result);
+    PendingDecision pending{&request, std::nullopt, Deadline()};
+    switch (batcher_.Submit(&pending, pending.deadline, options_.max_pending_commands)) {
+      case Batcher<PendingDecision>::Outcome::kRun:
+        return std::move(*pending.result);
+      case Batcher<PendingDecision>::Outcome::kTimedOut:
+        return UnavailableError("redis: no batch slot within the command timeout (" +
+                                std::to_string(options_.command_timeout.count()) +
+                                "ms): Redis is slow or unreachable; the decision was not sent");
+      case Batcher<PendingDecision>::Outcome::kQueueFull:
+        break;
+    }
+    const Observer& observer = client_.observer();
+    const MetricLabel labels[] = {{"server", "batcher"}};
+    observer.sink().Increment("sluice_redis_queue_rejections_total", labels);
+    return UnavailableError("redis: " + std::to_string(options_.max_pending_commands) +
+                            " decisions already wait for a batch (max_pending_commands); the decision was not sent");
   }
 
   std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override {
     std::vector<PendingDecision> pending;
     pending.reserve(requests.size());
     std::vector<PendingDecision*> checked;
+    // One deadline for the whole call, however many script calls it takes.
+    const std::optional<SteadyClock::time_point> deadline = Deadline();
     for (const DecideRequest& request : requests) {
-      pending.push_back({&request, std::nullopt});
+      pending.push_back({&request, std::nullopt, deadline});
       if (Status s = CheckRequest(request); !s.ok()) {
         pending.back().result = std::move(s);
       } else {
@@ -470,17 +491,81 @@ class RedisStore final : public Store {
     return stats;
   }
 
+  // One round trip per master, bounded by health_timeout: PING, or in
+  // client-time mode TIME, which also measures the clock skew.
   Status Health() override {
     SLUICE_ASSIGN_OR_RETURN(std::vector<Endpoint> masters, client_.Masters());
     for (const Endpoint& m : masters) {
-      SLUICE_ASSIGN_OR_RETURN(Reply pong, client_.CallAt(m, {"PING"}));
+      if (options_.time_source == TimeSource::kClient) {
+        SLUICE_RETURN_IF_ERROR(MeasureSkewAt(m, options_.health_timeout).status());
+        continue;
+      }
+      SLUICE_ASSIGN_OR_RETURN(Reply pong, client_.CallAt(m, {"PING"}, options_.health_timeout));
       if (pong.is_error()) return UnavailableError("redis PING " + m.ToString() + ": " + pong.str);
     }
     return Status::Ok();
   }
 
+  // The skew of the clock from the first master's TIME, measured now.
+  Result<std::chrono::nanoseconds> MeasureSkew() {
+    SLUICE_ASSIGN_OR_RETURN(std::vector<Endpoint> masters, client_.Masters());
+    return MeasureSkewAt(masters.at(0), options_.command_timeout);
+  }
+
+  // TIME on `server`, with this clock read before and after: the skew is the
+  // midpoint of the two readings minus the server's time.
+  Result<std::chrono::nanoseconds> MeasureSkewAt(const Endpoint& server, std::chrono::milliseconds timeout) {
+    const int64_t before = clock_->NowNanos();
+    SLUICE_ASSIGN_OR_RETURN(Reply t, client_.CallAt(server, {"TIME"}, timeout));
+    const int64_t after = clock_->NowNanos();
+    if (t.is_error()) return UnavailableError("redis TIME " + server.ToString() + ": " + t.str);
+    SLUICE_ASSIGN_OR_RETURN(const int64_t server_ns, ParseTime(t));
+    const std::chrono::nanoseconds skew(before + (after - before) / 2 - server_ns);
+    ReportSkew(server, skew);
+    return skew;
+  }
+
  private:
   std::string RedisKey(std::string_view key) const { return options_.key_prefix + std::string(key); }
+
+  // A call's deadline: command_timeout from now (none for no limit).
+  std::optional<SteadyClock::time_point> Deadline() const {
+    if (options_.command_timeout.count() <= 0) return std::nullopt;
+    return SteadyClock::now() + options_.command_timeout;
+  }
+
+  // In client-time mode, each new connection's handshake is a TIME whose
+  // reply gives the skew: this clock, read when the reply arrived, less half
+  // the round trip, minus the server's time.
+  ClientOptions WithSkewCheck(ClientOptions client) {
+    if (options_.time_source != TimeSource::kClient) return client;
+    client.handshake = {"TIME"};
+    client.on_handshake = [this](const Endpoint& server, const Reply& reply, std::chrono::nanoseconds rtt) {
+      const int64_t now = clock_->NowNanos();
+      Result<int64_t> server_ns = ParseTime(reply);
+      if (!server_ns.ok()) return;  // TIME refused: the skew stays unknown
+      ReportSkew(server, std::chrono::nanoseconds(now - rtt.count() / 2 - *server_ns));
+    };
+    return client;
+  }
+
+  // Exports a measured skew, and warns when it is past the threshold.
+  void ReportSkew(const Endpoint& server, std::chrono::nanoseconds skew) const {
+    const Observer& observer = options_.observer;
+    const std::string name = server.ToString();
+    const MetricLabel labels[] = {{"store", "redis"}, {"server", name}};
+    const double seconds = std::chrono::duration<double>(skew).count();
+    observer.sink().SetGauge("sluice_store_clock_skew_seconds", labels, seconds);
+    if (std::chrono::abs(skew) > options_.clock_skew_warning) {
+      char text[64];
+      std::snprintf(text, sizeof(text), "%.3f s %s", std::abs(seconds), seconds > 0 ? "ahead of" : "behind");
+      observer.log().Log(LogLevel::kWarning, "redis",
+                         "clock skew: this process's clock is " + std::string(text) + " the clock of " + name +
+                             " (warning past " + std::to_string(options_.clock_skew_warning.count()) +
+                             "ms); in client-time mode the clients' clocks decide, so skewed clients disagree on "
+                             "windows and refills");
+    }
+  }
 
   // Calls `page` with each SCAN page of keys matching `pattern`, master by
   // master, until the scan ends, `page` fails, or `*stop` (when given) turns
@@ -522,7 +607,25 @@ class RedisStore final : public Store {
   // a lone request runs its algorithm's script; several run as one batch
   // script per hash slot (a Cluster script may only touch one slot), and the
   // calls go out pipelined.
-  void RunBatch(std::span<PendingDecision* const> batch) {
+  void RunBatch(std::span<PendingDecision* const> all) {
+    // Decisions whose time ran out while they waited are not sent; the rest
+    // go out with the least time any of them has left.
+    std::vector<PendingDecision*> live;
+    std::optional<SteadyClock::time_point> deadline;
+    const SteadyClock::time_point now_steady = SteadyClock::now();
+    for (PendingDecision* p : all) {
+      if (p->deadline && *p->deadline <= now_steady) {
+        p->result = UnavailableError("redis: the decision's time ran out before it was sent");
+        continue;
+      }
+      live.push_back(p);
+      if (p->deadline && (!deadline || *p->deadline < *deadline)) deadline = p->deadline;
+    }
+    if (live.empty()) return;
+    std::optional<std::chrono::milliseconds> timeout;
+    if (deadline) timeout = std::max(std::chrono::ceil<std::chrono::milliseconds>(*deadline - now_steady),
+                                     std::chrono::milliseconds(1));
+    const std::span<PendingDecision* const> batch(live);
     std::vector<std::vector<PendingDecision*>> groups;
     if (!client_.cluster()) {
       groups.emplace_back(batch.begin(), batch.end());
@@ -558,9 +661,9 @@ class RedisStore final : public Store {
     // never wait for a resharding.
     std::vector<Result<Reply>> replies;
     if (calls.size() == 1) {
-      replies.push_back(client_.Eval(calls[0].script, calls[0].keys, calls[0].argv, std::nullopt, false));
+      replies.push_back(client_.Eval(calls[0].script, calls[0].keys, calls[0].argv, timeout, false));
     } else {
-      replies = client_.EvalMany(calls, false);
+      replies = client_.EvalMany(calls, false, timeout);
     }
     for (size_t g = 0; g < groups.size(); ++g) {
       if (groups[g].size() > 1 && replies[g].ok() && replies[g]->IsErrorWithPrefix("TRYAGAIN")) {
@@ -630,12 +733,7 @@ class RedisStore final : public Store {
   Result<int64_t> Now(std::string_view key) {
     if (options_.time_source == TimeSource::kClient) return ClientNow();
     SLUICE_ASSIGN_OR_RETURN(Reply t, client_.CallKey(RedisKey(key), {"TIME"}));
-    if (t.type != Reply::Type::kArray || t.elements.size() != 2) {
-      return DataLossError("redis TIME: unexpected reply " + t.ToString());
-    }
-    SLUICE_ASSIGN_OR_RETURN(int64_t seconds, ParseInt(t.elements[0], "TIME seconds"));
-    SLUICE_ASSIGN_OR_RETURN(int64_t micros, ParseInt(t.elements[1], "TIME microseconds"));
-    return seconds * 1'000'000'000 + micros * 1'000;
+    return ParseTime(t);
   }
 
   // The script's `now` argument: empty for the server's TIME.
@@ -736,7 +834,25 @@ class RedisStore final : public Store {
   std::atomic<int64_t> latest_client_ns_{INT64_MIN};
 };
 
+Result<int64_t> ParseTime(const Reply& t) {
+  if (t.type != Reply::Type::kArray || t.elements.size() != 2) {
+    return DataLossError("redis TIME: unexpected reply " + t.ToString());
+  }
+  SLUICE_ASSIGN_OR_RETURN(int64_t seconds, ParseInt(t.elements[0], "TIME seconds"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t micros, ParseInt(t.elements[1], "TIME microseconds"));
+  return seconds * 1'000'000'000 + micros * 1'000;
+}
+
 }  // namespace
+
+Result<std::chrono::nanoseconds> MeasureClockSkew(Store& store) {
+  auto* redis = dynamic_cast<RedisStore*>(&store);
+  if (redis == nullptr) {
+    return InvalidArgumentError("MeasureClockSkew: store \"" + std::string(store.name()) +
+                                "\" was not made by CreateRedisStore");
+  }
+  return redis->MeasureSkew();
+}
 
 Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options) {
   ClientOptions client;
@@ -765,6 +881,17 @@ Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options
   if (options.max_batch < 1 || options.max_batches_in_flight < 1) {
     return InvalidArgumentError("RedisStoreOptions.max_batch and max_batches_in_flight must be at least 1");
   }
+  if (options.reconnect_backoff_initial.count() < 0 || options.reconnect_backoff_max.count() < 0 ||
+      options.connect_timeout.count() <= 0 || options.command_timeout.count() < 0 ||
+      options.health_timeout.count() <= 0 || options.clock_skew_warning.count() < 0) {
+    return InvalidArgumentError(
+        "RedisStoreOptions: connect_timeout and health_timeout must be positive; command_timeout, "
+        "reconnect_backoff_initial, reconnect_backoff_max and clock_skew_warning must not be negative");
+  }
+  client.reconnect_backoff_initial = options.reconnect_backoff_initial;
+  client.reconnect_backoff_max = options.reconnect_backoff_max;
+  client.max_pending_commands = options.max_pending_commands;
+  client.max_pending_bytes = options.max_pending_bytes;
   client.connections_per_node = options.connections_per_node;
   client.connect_timeout = options.connect_timeout;
   client.command_timeout = options.command_timeout;

@@ -46,12 +46,40 @@
 // pipelined over a small pool of connections per server, reconnected after
 // a failure.
 //
-// Errors: kUnavailable when Redis cannot be reached before anything was sent;
-// kDeadlineExceeded when the connection failed after a write was sent, or no
-// reply came within `command_timeout` (the outcome is unknown, and the call
-// is never resent); kAborted when a read-modify-write kept conflicting
-// `max_attempts` times; kInvalidArgument for DecideAll on a Cluster over keys
-// in different hash slots.
+// Outages: every call ends within `command_timeout` (waiting for a batch, a
+// connection, redirections and the reply together), whether Redis refuses
+// connections, hangs, or the network drops packets. A connection is used
+// only once the server answered a handshake on it (PING; TIME in client-time
+// mode), so a server that accepts connections but does not answer fails the
+// connect within `connect_timeout`. After a failed connection attempt the
+// next waits a backoff (`reconnect_backoff_*`), and calls meanwhile fail at
+// once: a server that is down sees a few attempts a second, not one per call.
+// What waits for a server is bounded: at most `max_pending_commands` Decide
+// calls wait to be batched, and per server at most `max_pending_commands`
+// commands and `max_pending_bytes` bytes are queued, being written or
+// awaiting replies (a timed-out call's command stays counted until its
+// connection answers or is closed); past a bound a call fails at once.
+//
+// Clock skew (client-time mode): each new connection's handshake and each
+// Health() read the server's TIME; the skew (this clock minus the server's,
+// corrected by half the round trip) is set as the gauge
+// sluice_store_clock_skew_seconds{store="redis",server=...}, and logged as a
+// warning when it exceeds `clock_skew_warning`. MeasureClockSkew() measures
+// it on demand.
+//
+// Health() is one PING (TIME in client-time mode) per master, at most
+// `health_timeout` each: cheap enough for a readiness probe.
+//
+// Errors: kUnavailable when nothing was sent, so nothing applied and the
+// call is safe to retry with backoff: Redis cannot be reached, the
+// connection is in its reconnect backoff, the call's time ran out before it
+// was sent, or a queue bound above was reached (a full queue means the
+// server is not keeping up, a transient condition, so it is kUnavailable
+// rather than kResourceExhausted); kDeadlineExceeded when the connection
+// failed after a write was sent, or no reply came within `command_timeout`
+// (the outcome is unknown, and the call is never resent); kAborted when a
+// read-modify-write kept conflicting `max_attempts` times; kInvalidArgument
+// for DecideAll on a Cluster over keys in different hash slots.
 //
 // Example:
 //   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<sluice::Store> store,
@@ -60,6 +88,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -115,13 +144,41 @@ struct RedisStoreOptions {
   int max_attempts = 1000;
   // Where degraded paths are reported: falling back from FCALL to EVALSHA,
   // reconnecting, a batch re-sent one decision at a time during a slot
-  // migration. Default: warnings to stderr, no metrics.
+  // migration, a full queue, clock skew. Default: warnings to stderr, no
+  // metrics.
   Observer observer{};
+  // After a failed connection attempt to a server the next one waits
+  // min(reconnect_backoff_max, reconnect_backoff_initial * 2^(failures - 1)),
+  // jittered to 50-100% of that; calls meanwhile fail at once with
+  // kUnavailable. The first attempt after a connection broke is immediate.
+  // 0 ms initial: attempt on every call. Defaults: 100 ms and 1 s.
+  std::chrono::milliseconds reconnect_backoff_initial{100};
+  std::chrono::milliseconds reconnect_backoff_max{1000};
+  // Bounds on what waits for Redis (see "Outages" above): Decide calls
+  // waiting to be batched, and per server the commands (and their bytes, as
+  // sent) queued, being written or awaiting replies. A single command larger
+  // than max_pending_bytes is sent when nothing else is pending. 0: no bound.
+  // Defaults: 4096 and 16 MiB.
+  size_t max_pending_commands = 4096;
+  size_t max_pending_bytes = size_t{16} << 20;
+  // Client-time mode: a measured clock skew beyond this is logged as a
+  // warning. Default: 1 s.
+  std::chrono::milliseconds clock_skew_warning{1000};
+  // How long Health() waits for each master's answer. Default: 1 s.
+  std::chrono::milliseconds health_timeout{1000};
 };
 
 // Connects and returns the store. kInvalidArgument for a bad URI,
 // kUnavailable if the server cannot be reached.
 SLUICE_EXPORT Result<std::unique_ptr<Store>> CreateRedisStore(const RedisStoreOptions& options);
+
+// Measures now the offset of `store`'s clock (RedisStoreOptions::clock) from
+// its Redis server's TIME (on a Cluster, the first master's): positive when
+// this clock is ahead. One TIME round trip, corrected by half of it; also
+// updates the skew gauge and warns past the threshold, as the automatic
+// measurements do. kInvalidArgument when `store` was not made by
+// CreateRedisStore (a wrapped store included); the call's errors otherwise.
+SLUICE_EXPORT Result<std::chrono::nanoseconds> MeasureClockSkew(Store& store);
 
 struct RedisLockOptions {
   // "redis://host[:port]" or "unix:///path/redis.sock". Required.
