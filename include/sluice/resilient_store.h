@@ -24,10 +24,11 @@
 //   - Circuit breaker (sluice/circuit_breaker.h). Each attempt's outcome and
 //     latency feed it; while it rejects, calls do not reach the store and the
 //     fail mode answers at once. A call that hit its deadline counts as a
-//     failure with the deadline as its latency. Caller errors (kInvalidArgument,
-//     kFailedPrecondition, kNotFound, kNotSupported, kAlreadyExists, the
-//     store's own kResourceExhausted) count as successes of the store: it
-//     answered.
+//     failure with the deadline as its latency. Failures are kUnavailable,
+//     kDeadlineExceeded, kResourceExhausted, kInternal, kDataLoss and
+//     kAborted; caller errors (kInvalidArgument, kFailedPrecondition,
+//     kNotFound, kNotSupported, kAlreadyExists) count as successes of the
+//     store (it answered) and are returned as they are.
 //   - Fail modes, per limiter (by longest matching key prefix, else the
 //     default) when a decision cannot come from the store:
 //       kOpen      allow; Decision::degraded = true, limit = the policy's
@@ -41,7 +42,7 @@
 //                  kResourceExhausted).
 //     Fail modes answer kConsume and kPeek. kRefund and kReset change state
 //     that cannot be faked: when the store fails they return its error in
-//     every mode. A kInvalidArgument from the store is returned as is.
+//     every mode. A caller error from the store is returned as is.
 //   - Fallback share. With `instances` = n, the local policy is the configured
 //     one with limit floor(limit / n) (at least 1); for token bucket and GCRA
 //     the refill interval is multiplied by n, so the local refill rate is
@@ -76,7 +77,9 @@
 // the next timer; with any other clock it re-reads the clock at least every
 // millisecond of real time, so advancing a SimulatedClock past a deadline
 // answers the waiting call within about a millisecond. A test should advance
-// the clock only after the call is in flight (GetResilienceStats().in_flight).
+// the clock only after the call is in flight (GetResilienceStats().in_flight)
+// and has left the queue for a worker (GetResilienceStats().queued == 0);
+// time moved while a call waits for a worker counts against its deadline.
 //
 // Calls: Decide, DecideBatch, DecideAll and DecideAsync get the deadline,
 // retries, breaker and fail mode. Get, Put, Delete, AtomicUpdate, Scan and
@@ -304,6 +307,11 @@ struct ResilienceStats {
   uint64_t in_flight = 0;
   uint64_t busy_workers = 0;
   uint64_t pending_timers = 0;
+  // Store calls submitted to the workers and not yet picked up by one
+  // (including calls already answered by their deadline, which a worker will
+  // skip). A test driving a simulated clock should let these start before it
+  // moves time.
+  uint64_t queued = 0;
   BreakerState breaker_state = BreakerState::kClosed;
   BreakerMode breaker_mode = BreakerMode::kNormal;
 };

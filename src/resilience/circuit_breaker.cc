@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,10 +108,10 @@ struct CircuitBreaker::Impl {
   BreakerState state = BreakerState::kClosed;  // guarded by mu
   uint64_t generation = 1;              // guarded by mu; bumped on every state change
   Clock::Monotonic opened_at{};         // guarded by mu
-  Clock::Monotonic half_open_at{};      // guarded by mu
   int probes_taken = 0;                 // guarded by mu
   int probes_done = 0;                  // guarded by mu
   int probes_slow = 0;                  // guarded by mu
+  std::multiset<Clock::Monotonic> outstanding;  // guarded by mu; admission times of unrecorded probes
   std::vector<Bucket> buckets;          // guarded by mu
   const int64_t bucket_ns;
   CircuitBreakerCounters counters;      // guarded by mu
@@ -156,9 +157,9 @@ struct CircuitBreaker::Impl {
       opened_at = now;
     }
     if (to == BreakerState::kHalfOpen) {
-      half_open_at = now;
       probes_taken = probes_done = probes_slow = 0;
     }
+    outstanding.clear();
     if (to == BreakerState::kClosed) ClearWindow();
     pending.push_back(BreakerTransition{from, to, mode, mode != BreakerMode::kMetricsOnly, std::move(reason)});
   }
@@ -166,14 +167,15 @@ struct CircuitBreaker::Impl {
   bool Tracking() const { return mode == BreakerMode::kNormal || mode == BreakerMode::kMetricsOnly; }
 
   // Applies what the passing of time does: open -> half-open after
-  // open_duration; half-open -> open when probes outlived half_open_timeout.
+  // open_duration; half-open -> open when a probe admitted half_open_timeout
+  // ago or earlier is still unrecorded.
   void Advance(Clock::Monotonic now) {
     if (!Tracking()) return;
     if (state == BreakerState::kOpen && now - opened_at >= o.open_duration) {
       Transition(BreakerState::kHalfOpen, "open for " + FormatDuration(o.open_duration), now);
-    } else if (state == BreakerState::kHalfOpen && probes_taken > probes_done &&
-               now - half_open_at >= o.half_open_timeout) {
-      counters.failures += static_cast<uint64_t>(probes_taken - probes_done);
+    } else if (state == BreakerState::kHalfOpen && !outstanding.empty() &&
+               now - *outstanding.begin() >= o.half_open_timeout) {
+      counters.failures += outstanding.size();
       Transition(BreakerState::kOpen,
                  "probes did not complete within " + FormatDuration(o.half_open_timeout), now);
     }
@@ -191,8 +193,8 @@ struct CircuitBreaker::Impl {
   }
 
   // The caller holds mu.
-  void RecordLocked(uint64_t gen, bool probe, CallOutcome outcome, std::chrono::nanoseconds latency,
-                    Clock::Monotonic now) {
+  void RecordLocked(uint64_t gen, bool probe, Clock::Monotonic admitted_at, CallOutcome outcome,
+                    std::chrono::nanoseconds latency, Clock::Monotonic now) {
     const bool slow = outcome != CallOutcome::kIgnored && latency >= o.slow_call_duration;
     switch (outcome) {
       case CallOutcome::kSuccess:
@@ -211,6 +213,8 @@ struct CircuitBreaker::Impl {
     if (gen != generation) return;  // admitted in an earlier period
     if (state == BreakerState::kHalfOpen) {
       if (!probe) return;
+      auto it = outstanding.find(admitted_at);
+      if (it != outstanding.end()) outstanding.erase(it);
       if (outcome == CallOutcome::kIgnored) {
         --probes_taken;
         return;
@@ -329,6 +333,7 @@ BreakerPermit CircuitBreaker::TryAcquire() {
           permit.allowed = true;
           permit.probe = true;
           ++m.probes_taken;
+          m.outstanding.insert(now);
         } else {
           permit.allowed = m.mode == BreakerMode::kMetricsOnly;
         }
@@ -354,7 +359,7 @@ void CircuitBreaker::Record(const BreakerPermit& permit, CallOutcome outcome, st
   {
     std::lock_guard lock(m.mu);
     const uint64_t before = m.counters.transitions;
-    m.RecordLocked(permit.generation, permit.probe, outcome, latency, now);
+    m.RecordLocked(permit.generation, permit.probe, permit.admitted_at, outcome, latency, now);
     transitions = m.counters.transitions != before;
   }
   m.CountCall(outcome == CallOutcome::kSuccess ? "success" : outcome == CallOutcome::kFailure ? "failure" : "ignored");
@@ -370,7 +375,8 @@ void CircuitBreaker::RecordUnpermitted(CallOutcome outcome, std::chrono::nanosec
     std::lock_guard lock(m.mu);
     m.Advance(m.clock->MonotonicNow());
     permit.generation = m.generation;
-    permit.probe = m.state == BreakerState::kHalfOpen && m.probes_taken > m.probes_done;
+    permit.probe = m.state == BreakerState::kHalfOpen && !m.outstanding.empty();
+    if (permit.probe) permit.admitted_at = *m.outstanding.begin();
   }
   Record(permit, outcome, latency);
 }
@@ -429,6 +435,7 @@ void CircuitBreaker::SetMode(BreakerMode mode) {
     ++m.generation;
     ++m.counters.transitions;
     m.probes_taken = m.probes_done = m.probes_slow = 0;
+    m.outstanding.clear();
     m.ClearWindow();
     (void)now;
     m.pending.push_back(BreakerTransition{from, BreakerState::kClosed, mode, mode != BreakerMode::kMetricsOnly,

@@ -275,6 +275,27 @@ TEST_F(CircuitBreakerTest, HungProbesExpireHalfOpen) {
   EXPECT_EQ(b->state(), BreakerState::kOpen);
 }
 
+TEST_F(CircuitBreakerTest, ProbeTimeoutRunsFromEachProbesAdmission) {
+  auto b = Make(Options());
+  Open(*b);
+  clock_.Advance(1s);
+  ASSERT_EQ(b->state(), BreakerState::kHalfOpen);
+  clock_.Advance(10s);  // idle half-open: nothing is outstanding, nothing expires
+  BreakerPermit p1 = b->TryAcquire();
+  ASSERT_TRUE(p1.allowed);
+  clock_.Advance(3s);
+  BreakerPermit p2 = b->TryAcquire();
+  ASSERT_TRUE(p2.allowed);
+  b->Record(p1, CallOutcome::kSuccess, 3s);
+  clock_.Advance(4s);  // p2 is 4 s old: still in time
+  EXPECT_EQ(b->state(), BreakerState::kHalfOpen);
+  BreakerPermit p3 = b->TryAcquire();
+  ASSERT_TRUE(p3.allowed);
+  b->Record(p2, CallOutcome::kSuccess, 4s);
+  b->Record(p3, CallOutcome::kSuccess, 1ms);
+  EXPECT_EQ(b->state(), BreakerState::kClosed);
+}
+
 TEST_F(CircuitBreakerTest, RecordsOfAnEarlierPeriodDoNotCount) {
   auto b = Make(Options());
   std::vector<BreakerPermit> early;

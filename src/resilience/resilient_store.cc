@@ -1175,6 +1175,7 @@ ResilienceStats ResilientStore::GetResilienceStats() const {
   }
   s.busy_workers = m.executor->busy_workers() + m.async_in_flight.load(std::memory_order_relaxed);
   s.pending_timers = m.executor->pending_timers();
+  s.queued = m.executor->queued();
   s.breaker_state = m.breaker->state();
   s.breaker_mode = m.breaker->mode();
   return s;
