@@ -616,6 +616,7 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
     for (size_t i = 0; i < n; ++i) slots[i] = KeySlot(commands[i].at(key_index));
   }
   auto pending = std::make_shared<PendingReplies>(n);
+  std::vector<std::shared_ptr<Connection>> used(n);  // where each command went
   for (size_t i = 0; i < n; ++i) {
     auto deliver = [pending, i](Result<Reply> r) {
       std::lock_guard<std::mutex> lock(pending->mu);
@@ -625,6 +626,7 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
     Result<std::shared_ptr<Node>> node = NodeFor(slots[i]);
     Result<std::shared_ptr<Connection>> conn = node.ok() ? (*node)->Get(deadline) : node.status();
     if (conn.ok()) {
+      used[i] = *conn;
       (*node)->Send(*conn, commands[i], false, std::move(deliver));
     } else {
       deliver(conn.status());
@@ -641,11 +643,15 @@ std::vector<Result<Reply>> RedisClient::CallMany(const std::vector<std::vector<s
       pending->done.wait_until(lock, *deadline, all_done);
     }
     // Replies still missing are given up on; their callbacks may still come
-    // and write into `pending`, which they share.
-    for (std::optional<Result<Reply>>& r : pending->results) {
+    // and write into `pending`, which they share. Their connections are
+    // closed, as Node::Call closes one that timed out: the server may be
+    // hung, and what was queued on them must not hold the queue bounds.
+    for (size_t i = 0; i < n; ++i) {
+      std::optional<Result<Reply>>& r = pending->results[i];
       if (r) {
         results.push_back(std::move(*r));
       } else {
+        if (used[i] != nullptr) used[i]->Close();
         results.push_back(DeadlineExceededError("redis: no reply within " + std::to_string(per_call.count()) +
                                                 "ms; the command may still run"));
       }
