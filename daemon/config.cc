@@ -3,7 +3,9 @@
 
 #include "daemon/config.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -34,6 +36,117 @@ Status SetMillis(const YamlContext& ctx, const YAML::Node& map, std::string_view
 Status SetSize(const YamlContext& ctx, const YAML::Node& map, std::string_view key, size_t* out) {
   SLUICE_ASSIGN_OR_RETURN(std::optional<int64_t> v, GetYamlInt64(ctx, map, key, 1, int64_t{1} << 40));
   if (v.has_value()) *out = static_cast<size_t>(*v);
+  return Status::Ok();
+}
+
+Status SetNanos(const YamlContext& ctx, const YAML::Node& map, std::string_view key, std::chrono::nanoseconds* out) {
+  return Set(GetYamlDuration(ctx, map, key), out);
+}
+
+Status SetInt(const YamlContext& ctx, const YAML::Node& map, std::string_view key, int64_t min, int64_t max,
+              int* out) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<int64_t> v, GetYamlInt64(ctx, map, key, min, max));
+  if (v.has_value()) *out = static_cast<int>(*v);
+  return Status::Ok();
+}
+
+// A number; its range is checked where the option is validated.
+Status SetDouble(const YamlContext& ctx, const YAML::Node& map, std::string_view key, double* out) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> text, GetYamlString(ctx, map, key));
+  if (!text) return Status::Ok();
+  char* end = nullptr;
+  const double v = std::strtod(text->c_str(), &end);
+  if (text->empty() || end != text->c_str() + text->size() || !std::isfinite(v)) {
+    return ctx.Error(map[std::string(key)], std::string(key) + " must be a number");
+  }
+  *out = v;
+  return Status::Ok();
+}
+
+// "allow" and "deny" are the names envoyproxy/ratelimit users know; "open"
+// and "closed" are the library's.
+Result<FailMode> ParseFailureModeName(std::string_view name) {
+  if (name == "allow") return FailMode::kOpen;
+  if (name == "deny") return FailMode::kClosed;
+  Result<FailMode> mode = ParseFailMode(name);
+  if (!mode.ok()) return InvalidArgumentError("must be allow, deny, fallback or error (or open, closed)");
+  return mode;
+}
+
+Status ParseStoreResilience(const YamlContext& ctx, const YAML::Node& node, DaemonConfig* c) {
+  SLUICE_RETURN_IF_ERROR(
+      CheckYamlMap(ctx, node, "store.resilience", {"enabled", "retry", "circuit_breaker", "fallback", "reconcile"}));
+  SLUICE_RETURN_IF_ERROR(Set(GetYamlBool(ctx, node, "enabled"), &c->resilience_enabled));
+  if (YamlHas(node, "retry")) {
+    const YAML::Node r = node["retry"];
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, r, "store.resilience.retry",
+                                        {"max_attempts", "initial_backoff", "max_backoff", "backoff_multiplier",
+                                         "budget_ratio", "budget_min_per_second", "budget_window"}));
+    RetryOptions& o = c->store_retry;
+    SLUICE_RETURN_IF_ERROR(SetInt(ctx, r, "max_attempts", 1, 10, &o.max_attempts));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, r, "initial_backoff", &o.initial_backoff));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, r, "max_backoff", &o.max_backoff));
+    SLUICE_RETURN_IF_ERROR(SetDouble(ctx, r, "backoff_multiplier", &o.backoff_multiplier));
+    SLUICE_RETURN_IF_ERROR(SetDouble(ctx, r, "budget_ratio", &o.budget_ratio));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, r, "budget_min_per_second", 0, 1'000'000), &o.budget_min_per_second));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, r, "budget_window", &o.budget_window));
+    Status valid = o.Validate();
+    if (!valid.ok()) return ctx.Error(r, "store.resilience.retry: " + std::string(valid.message()));
+  }
+  if (YamlHas(node, "circuit_breaker")) {
+    const YAML::Node b = node["circuit_breaker"];
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, b, "store.resilience.circuit_breaker",
+                                        {"mode", "failure_rate_threshold", "slow_call_rate_threshold",
+                                         "slow_call_duration", "window", "minimum_calls", "open_duration",
+                                         "half_open_probes", "half_open_timeout"}));
+    CircuitBreakerOptions& o = c->store_breaker;
+    SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> mode, GetYamlString(ctx, b, "mode"));
+    if (mode) {
+      Result<BreakerMode> parsed = ParseBreakerMode(*mode);
+      if (!parsed.ok()) {
+        return ctx.Error(b["mode"], "store.resilience.circuit_breaker.mode must be normal, forced_open, disabled or "
+                                    "metrics_only");
+      }
+      o.mode = *parsed;
+    }
+    SLUICE_RETURN_IF_ERROR(SetDouble(ctx, b, "failure_rate_threshold", &o.failure_rate_threshold));
+    SLUICE_RETURN_IF_ERROR(SetDouble(ctx, b, "slow_call_rate_threshold", &o.slow_call_rate_threshold));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, b, "slow_call_duration", &o.slow_call_duration));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, b, "window", &o.window));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, b, "minimum_calls", 1, int64_t{1} << 40), &o.minimum_calls));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, b, "open_duration", &o.open_duration));
+    SLUICE_RETURN_IF_ERROR(SetInt(ctx, b, "half_open_probes", 1, 10'000, &o.half_open_probes));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, b, "half_open_timeout", &o.half_open_timeout));
+    Status valid = o.Validate();
+    if (!valid.ok()) return ctx.Error(b, "store.resilience.circuit_breaker: " + std::string(valid.message()));
+  }
+  if (YamlHas(node, "fallback")) {
+    const YAML::Node f = node["fallback"];
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, f, "store.resilience.fallback", {"instances", "max_keys"}));
+    SLUICE_RETURN_IF_ERROR(
+        Set(GetYamlInt64(ctx, f, "instances", 1, 1'000'000), &c->store_fallback.instances));
+    SLUICE_RETURN_IF_ERROR(SetSize(ctx, f, "max_keys", &c->store_fallback.max_keys));
+  }
+  if (YamlHas(node, "reconcile")) {
+    const YAML::Node r = node["reconcile"];
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, r, "store.resilience.reconcile", {"enabled", "max_keys"}));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlBool(ctx, r, "enabled"), &c->store_reconcile.enabled));
+    SLUICE_RETURN_IF_ERROR(SetSize(ctx, r, "max_keys", &c->store_reconcile.max_keys));
+  }
+  return Status::Ok();
+}
+
+Status ParseCheckpointRetry(const YamlContext& ctx, const YAML::Node& node, std::string_view where,
+                            CheckpointRetryOptions* out) {
+  SLUICE_RETURN_IF_ERROR(
+      CheckYamlMap(ctx, node, where, {"max_attempts", "initial_delay", "multiplier", "max_delay"}));
+  SLUICE_RETURN_IF_ERROR(SetInt(ctx, node, "max_attempts", 1, 100, &out->max_attempts));
+  SLUICE_RETURN_IF_ERROR(SetNanos(ctx, node, "initial_delay", &out->initial_delay));
+  SLUICE_RETURN_IF_ERROR(SetDouble(ctx, node, "multiplier", &out->multiplier));
+  SLUICE_RETURN_IF_ERROR(SetNanos(ctx, node, "max_delay", &out->max_delay));
+  if (out->initial_delay.count() <= 0 || out->max_delay < out->initial_delay || !(out->multiplier >= 1)) {
+    return ctx.Error(node, std::string(where) + ": needs 0 < initial_delay <= max_delay and multiplier >= 1");
+  }
   return Status::Ok();
 }
 
@@ -83,8 +196,11 @@ Status DaemonConfig::Validate() const {
   Result<StoreUri> uri = ParseStoreUri(store_uri);
   if (!uri.ok()) return InvalidArgumentError(where + ": store.uri: " + std::string(uri.status().message()));
   if (http_io_threads < 1 || http_io_threads > 256) return InvalidArgumentError(where + ": http.io_threads must be 1..256");
-  if (store_workers < 1 || store_workers > 4096) return InvalidArgumentError(where + ": store.workers must be 1..4096");
+  if (store_workers < 1 || store_workers > 1024) return InvalidArgumentError(where + ": store.workers must be 1..1024");
   if (store_deadline.count() <= 0) return InvalidArgumentError(where + ": store.deadline must be positive");
+  if (Status s = ResilienceOptions().Validate(); !s.ok()) {
+    return InvalidArgumentError(where + ": store.resilience: " + std::string(s.message()));
+  }
   if (checkpoint_interval.count() <= 0) return InvalidArgumentError(where + ": checkpoint.interval must be positive");
   if (checkpoint_retain < 1) return InvalidArgumentError(where + ": checkpoint.retain must be at least 1");
   if (checkpoint_compression != "none" && checkpoint_compression != "zstd") {
@@ -104,6 +220,19 @@ Status DaemonConfig::Validate() const {
     return InvalidArgumentError(where + ": limits.idle_timeout and limits.request_timeout must be positive");
   }
   return Status::Ok();
+}
+
+ResilientStoreOptions DaemonConfig::ResilienceOptions() const {
+  ResilientStoreOptions o;
+  o.deadline = store_deadline;
+  o.workers = store_workers;
+  o.max_queued = std::min<size_t>(store_max_queued, 1'000'000);
+  o.fail_mode = failure_mode;
+  o.retry = store_retry;
+  o.breaker = store_breaker;
+  o.fallback = store_fallback;
+  o.reconcile = store_reconcile;
+  return o;
 }
 
 Result<DaemonConfig> ParseDaemonConfig(std::string_view yaml, const std::string& file) {
@@ -158,7 +287,9 @@ Result<DaemonConfig> ParseDaemonConfig(std::string_view yaml, const std::string&
   }
   if (YamlHas(root, "store")) {
     const YAML::Node store = root["store"];
-    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, store, "store", {"uri", "deadline", "workers", "max_queued", "failure_mode"}));
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, store, "store",
+                                        {"uri", "deadline", "workers", "max_queued", "failure_mode",
+                                         "failure_mode_by_domain", "resilience"}));
     SLUICE_RETURN_IF_ERROR(Set(GetYamlString(ctx, store, "uri"), &c.store_uri));
     if (YamlHas(store, "uri")) {
       Result<StoreUri> uri = ParseStoreUri(c.store_uri);
@@ -166,26 +297,56 @@ Result<DaemonConfig> ParseDaemonConfig(std::string_view yaml, const std::string&
     }
     SLUICE_RETURN_IF_ERROR(SetMillis(ctx, store, "deadline", &c.store_deadline));
     int64_t workers = c.store_workers;
-    SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, store, "workers", 1, 4096), &workers));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, store, "workers", 1, 1024), &workers));
     c.store_workers = static_cast<int>(workers);
     SLUICE_RETURN_IF_ERROR(SetSize(ctx, store, "max_queued", &c.store_max_queued));
     SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> mode, GetYamlString(ctx, store, "failure_mode"));
     if (mode) {
-      if (*mode == "allow") {
-        c.failure_mode = FailureMode::kAllow;
-      } else if (*mode == "deny") {
-        c.failure_mode = FailureMode::kDeny;
-      } else if (*mode == "error") {
-        c.failure_mode = FailureMode::kError;
-      } else {
-        return ctx.Error(store["failure_mode"], "store.failure_mode must be allow, deny or error");
+      Result<FailMode> parsed = ParseFailureModeName(*mode);
+      if (!parsed.ok()) return ctx.Error(store["failure_mode"], "store.failure_mode " + std::string(parsed.status().message()));
+      c.failure_mode = *parsed;
+    }
+    if (YamlHas(store, "failure_mode_by_domain")) {
+      const YAML::Node by_domain = store["failure_mode_by_domain"];
+      if (!by_domain.IsMap()) {
+        return ctx.Error(by_domain, "store.failure_mode_by_domain must be a map of domain: failure mode");
+      }
+      for (const auto& entry : by_domain) {
+        SLUICE_ASSIGN_OR_RETURN(std::string domain, YamlAsString(ctx, entry.first, "store.failure_mode_by_domain"));
+        SLUICE_ASSIGN_OR_RETURN(std::string name, YamlAsString(ctx, entry.second, "store.failure_mode_by_domain"));
+        Result<FailMode> parsed = ParseFailureModeName(name);
+        if (!parsed.ok()) {
+          return ctx.Error(entry.second, "store.failure_mode_by_domain." + domain + " " +
+                                             std::string(parsed.status().message()));
+        }
+        if (domain.empty()) return ctx.Error(entry.first, "store.failure_mode_by_domain: a domain is empty");
+        c.failure_mode_by_domain.emplace_back(domain, *parsed);
       }
     }
+    if (YamlHas(store, "resilience")) SLUICE_RETURN_IF_ERROR(ParseStoreResilience(ctx, store["resilience"], &c));
   }
   SLUICE_RETURN_IF_ERROR(Set(GetYamlString(ctx, root, "data_dir"), &c.data_dir));
   if (YamlHas(root, "checkpoint")) {
     const YAML::Node cp = root["checkpoint"];
-    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, cp, "checkpoint", {"interval", "retain", "compression"}));
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, cp, "checkpoint",
+                                        {"interval", "retain", "compression", "save_retry", "load_retry",
+                                         "on_load_failure"}));
+    if (YamlHas(cp, "save_retry")) {
+      SLUICE_RETURN_IF_ERROR(ParseCheckpointRetry(ctx, cp["save_retry"], "checkpoint.save_retry", &c.checkpoint_save_retry));
+    }
+    if (YamlHas(cp, "load_retry")) {
+      SLUICE_RETURN_IF_ERROR(ParseCheckpointRetry(ctx, cp["load_retry"], "checkpoint.load_retry", &c.checkpoint_load_retry));
+    }
+    SLUICE_ASSIGN_OR_RETURN(std::optional<std::string> on_failure, GetYamlString(ctx, cp, "on_load_failure"));
+    if (on_failure) {
+      if (*on_failure == "refuse_to_start") {
+        c.checkpoint_on_load_failure = LoadFailurePolicy::kRefuseToStart;
+      } else if (*on_failure == "start_fresh") {
+        c.checkpoint_on_load_failure = LoadFailurePolicy::kStartFresh;
+      } else {
+        return ctx.Error(cp["on_load_failure"], "checkpoint.on_load_failure must be refuse_to_start or start_fresh");
+      }
+    }
     SLUICE_RETURN_IF_ERROR(SetMillis(ctx, cp, "interval", &c.checkpoint_interval));
     int64_t retain = c.checkpoint_retain;
     SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, cp, "retain", 1, 1000), &retain));

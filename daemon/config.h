@@ -21,15 +21,44 @@
 //     dynamic_metadata: false          # fill the response's dynamic_metadata
 //   store:
 //     uri: "memory:"                   # any OpenStore URI (include/sluice/store_uri.h)
-//     deadline: 50ms                   # per decision on a remote store
+//     deadline: 50ms                   # per decision on a remote store, retries included
 //     workers: 8                       # threads waiting on a remote store
-//     max_queued: 10000                # decisions waiting for a worker; more: UNAVAILABLE
-//     failure_mode: allow              # allow | deny | error: the answer when the store fails
+//     max_queued: 10000                # decisions waiting for a worker; more: the failure mode
+//     failure_mode: allow              # allow | deny | fallback | error (below)
+//     failure_mode_by_domain: {}       # per domain: {billing: deny}
+//     resilience:                      # remote stores only
+//       enabled: true
+//       retry:                         # only calls the store provably did not run
+//         max_attempts: 2
+//         initial_backoff: 2ms         # full jitter: each wait uniform in [0, cap]
+//         max_backoff: 20ms
+//         budget_ratio: 0.1            # retries at most this share of calls ...
+//         budget_min_per_second: 10    # ... plus this many per second
+//         budget_window: 10s
+//       circuit_breaker:
+//         mode: normal                 # normal | forced_open | disabled | metrics_only
+//         failure_rate_threshold: 0.5
+//         slow_call_rate_threshold: 1.0
+//         slow_call_duration: 100ms
+//         window: 10s
+//         minimum_calls: 20
+//         open_duration: 1s
+//         half_open_probes: 3
+//         half_open_timeout: 5s
+//       fallback:
+//         instances: 1                 # sluiced instances sharing each limit
+//         max_keys: 100000
+//       reconcile:
+//         enabled: true                # charge fallback admissions back on recovery
+//         max_keys: 10000
 //   data_dir: ""                       # checkpoints of an in-process store go here
 //   checkpoint:
 //     interval: 30s
 //     retain: 3
 //     compression: none                # none | zstd (when built with zstd)
+//     save_retry: {max_attempts: 3, initial_delay: 100ms, multiplier: 4, max_delay: 1600ms}
+//     load_retry: {max_attempts: 3, initial_delay: 100ms, multiplier: 4, max_delay: 1600ms}
+//     on_load_failure: refuse_to_start # refuse_to_start | start_fresh: when no checkpoint loads
 //   rules:
 //     directory: ""
 //     watch: true                      # reload when a file changes
@@ -55,6 +84,16 @@
 //     level: info                      # debug | info | warning | error
 //     format: text                     # text | json
 //
+// Failure modes: when the store fails or does not answer within `deadline`, a
+// decision is admitted and marked degraded (allow), denied (deny), decided on
+// a local in-memory limiter holding this instance's share of the limit
+// (fallback: the limit divided by resilience.fallback.instances; what it
+// admits is charged back to the store when it recovers), or reported to the
+// caller (error: gRPC UNAVAILABLE / DEADLINE_EXCEEDED, HTTP 503) so it applies
+// its own policy. With a remote store, each store call runs through a
+// ResilientStore (sluice/resilient_store.h) with the settings above; the
+// decision workers wait for it, so the I/O threads never wait on the store.
+//
 // Thread-safety: a plain value.
 
 #pragma once
@@ -65,15 +104,13 @@
 #include <vector>
 
 #include "daemon/listener.h"
+#include "sluice/checkpoint.h"
+#include "sluice/resilient_store.h"
 #include "sluice/result.h"
 
 namespace sluice::daemon {
 
 enum class HeaderMode : uint8_t { kIetf, kDraft, kXRateLimit, kNone };
-// What a decision answers when the store fails or misses its deadline:
-// admit (marked degraded), deny, or report the error to the caller (gRPC
-// UNAVAILABLE / DEADLINE_EXCEEDED, HTTP 503) so it applies its own policy.
-enum class FailureMode : uint8_t { kAllow, kDeny, kError };
 
 struct DaemonConfig {
   std::string source;  // the file it came from, "" for flags only
@@ -91,12 +128,21 @@ struct DaemonConfig {
   std::chrono::milliseconds store_deadline{50};
   int store_workers = 8;
   size_t store_max_queued = 10'000;
-  FailureMode failure_mode = FailureMode::kAllow;
+  FailMode failure_mode = FailMode::kOpen;  // "allow" is kOpen, "deny" kClosed
+  std::vector<std::pair<std::string, FailMode>> failure_mode_by_domain;
+  bool resilience_enabled = true;
+  RetryOptions store_retry;
+  CircuitBreakerOptions store_breaker;
+  FallbackOptions store_fallback;
+  ReconcileOptions store_reconcile;
 
   std::string data_dir;
   std::chrono::milliseconds checkpoint_interval{30'000};
   int checkpoint_retain = 3;
   std::string checkpoint_compression = "none";
+  CheckpointRetryOptions checkpoint_save_retry;
+  CheckpointRetryOptions checkpoint_load_retry;
+  LoadFailurePolicy checkpoint_on_load_failure = LoadFailurePolicy::kRefuseToStart;
 
   std::string rules_directory;
   bool rules_watch = true;
@@ -116,6 +162,10 @@ struct DaemonConfig {
 
   // Cross-field checks (listeners parse, TLS pairs complete, ranges).
   Status Validate() const;
+
+  // The resilience layer's options for the store (without clock, observer
+  // and per-domain prefixes, which the daemon adds).
+  ResilientStoreOptions ResilienceOptions() const;
 };
 
 // Parses a config file's text; `file` names it in errors.

@@ -44,8 +44,24 @@ store:
   workers: 3
   max_queued: 100
   failure_mode: deny
+  failure_mode_by_domain: {search: fallback, billing: error}
+  resilience:
+    enabled: true
+    retry: {max_attempts: 3, initial_backoff: 1ms, max_backoff: 8ms, budget_ratio: 0.2, budget_min_per_second: 5,
+            budget_window: 5s}
+    circuit_breaker: {mode: metrics_only, failure_rate_threshold: 0.25, slow_call_rate_threshold: 0.5,
+                      slow_call_duration: 30ms, window: 20s, minimum_calls: 7, open_duration: 2s,
+                      half_open_probes: 2, half_open_timeout: 1s}
+    fallback: {instances: 4, max_keys: 500}
+    reconcile: {enabled: false, max_keys: 50}
 data_dir: /var/lib/sluiced
-checkpoint: {interval: 1m, retain: 5, compression: zstd}
+checkpoint:
+  interval: 1m
+  retain: 5
+  compression: zstd
+  save_retry: {max_attempts: 5, initial_delay: 10ms, multiplier: 2, max_delay: 80ms}
+  load_retry: {max_attempts: 1}
+  on_load_failure: start_fresh
 rules:
   directory: /etc/sluiced/rules
   watch: false
@@ -82,7 +98,42 @@ logging: {level: debug, format: json}
   EXPECT_EQ(c->store_deadline, std::chrono::milliseconds(25));
   EXPECT_EQ(c->store_workers, 3);
   EXPECT_EQ(c->store_max_queued, 100u);
-  EXPECT_EQ(c->failure_mode, FailureMode::kDeny);
+  EXPECT_EQ(c->failure_mode, FailMode::kClosed);
+  ASSERT_EQ(c->failure_mode_by_domain.size(), 2u);
+  EXPECT_EQ(c->failure_mode_by_domain[0], std::make_pair(std::string("search"), FailMode::kFallback));
+  EXPECT_EQ(c->failure_mode_by_domain[1], std::make_pair(std::string("billing"), FailMode::kError));
+  EXPECT_TRUE(c->resilience_enabled);
+  EXPECT_EQ(c->store_retry.max_attempts, 3);
+  EXPECT_EQ(c->store_retry.initial_backoff, std::chrono::milliseconds(1));
+  EXPECT_EQ(c->store_retry.max_backoff, std::chrono::milliseconds(8));
+  EXPECT_DOUBLE_EQ(c->store_retry.budget_ratio, 0.2);
+  EXPECT_EQ(c->store_retry.budget_min_per_second, 5);
+  EXPECT_EQ(c->store_retry.budget_window, std::chrono::seconds(5));
+  EXPECT_EQ(c->store_breaker.mode, BreakerMode::kMetricsOnly);
+  EXPECT_DOUBLE_EQ(c->store_breaker.failure_rate_threshold, 0.25);
+  EXPECT_DOUBLE_EQ(c->store_breaker.slow_call_rate_threshold, 0.5);
+  EXPECT_EQ(c->store_breaker.slow_call_duration, std::chrono::milliseconds(30));
+  EXPECT_EQ(c->store_breaker.window, std::chrono::seconds(20));
+  EXPECT_EQ(c->store_breaker.minimum_calls, 7);
+  EXPECT_EQ(c->store_breaker.open_duration, std::chrono::seconds(2));
+  EXPECT_EQ(c->store_breaker.half_open_probes, 2);
+  EXPECT_EQ(c->store_breaker.half_open_timeout, std::chrono::seconds(1));
+  EXPECT_EQ(c->store_fallback.instances, 4);
+  EXPECT_EQ(c->store_fallback.max_keys, 500u);
+  EXPECT_FALSE(c->store_reconcile.enabled);
+  EXPECT_EQ(c->store_reconcile.max_keys, 50u);
+  const ResilientStoreOptions resilience = c->ResilienceOptions();
+  EXPECT_EQ(resilience.deadline, std::chrono::milliseconds(25));
+  EXPECT_EQ(resilience.workers, 3);
+  EXPECT_EQ(resilience.max_queued, 100u);
+  EXPECT_EQ(resilience.fail_mode, FailMode::kClosed);
+  EXPECT_TRUE(resilience.Validate().ok());
+  EXPECT_EQ(c->checkpoint_save_retry.max_attempts, 5);
+  EXPECT_EQ(c->checkpoint_save_retry.initial_delay, std::chrono::milliseconds(10));
+  EXPECT_DOUBLE_EQ(c->checkpoint_save_retry.multiplier, 2.0);
+  EXPECT_EQ(c->checkpoint_save_retry.max_delay, std::chrono::milliseconds(80));
+  EXPECT_EQ(c->checkpoint_load_retry.max_attempts, 1);
+  EXPECT_EQ(c->checkpoint_on_load_failure, LoadFailurePolicy::kStartFresh);
   EXPECT_EQ(c->data_dir, "/var/lib/sluiced");
   EXPECT_EQ(c->checkpoint_interval, std::chrono::minutes(1));
   EXPECT_EQ(c->checkpoint_retain, 5);
@@ -106,7 +157,18 @@ TEST(DaemonConfigTest, RejectsMistakesWithFileLineAndReason) {
       {"http:\n  listen: [\"localhost\"]", "bad.yaml:2"},
       {"store:\n  uri: mysql://x", "unknown scheme"},
       {"store:\n  deadline: soon", "bad.yaml:2"},
-      {"store:\n  failure_mode: maybe", "allow, deny or error"},
+      {"store:\n  failure_mode: maybe", "allow, deny, fallback or error"},
+      {"store:\n  failure_mode_by_domain: {billing: maybe}", "bad.yaml:2"},
+      {"store:\n  failure_mode_by_domain: [deny]", "must be a map"},
+      {"store:\n  resilience: {retries: 2}", "unknown field \"retries\""},
+      {"store:\n  resilience:\n    retry: {max_attempts: 0}", "bad.yaml:3"},
+      {"store:\n  resilience:\n    retry: {budget_ratio: 2}", "budget_ratio"},
+      {"store:\n  resilience:\n    circuit_breaker: {mode: sometimes}", "normal, forced_open"},
+      {"store:\n  resilience:\n    circuit_breaker: {failure_rate_threshold: 0}", "failure_rate_threshold"},
+      {"store:\n  resilience:\n    circuit_breaker: {window: soon}", "bad.yaml:3"},
+      {"store:\n  resilience:\n    fallback: {instances: 0}", "bad.yaml:3"},
+      {"checkpoint:\n  on_load_failure: shrug", "refuse_to_start or start_fresh"},
+      {"checkpoint:\n  save_retry: {initial_delay: 2s, max_delay: 1s}", "initial_delay <= max_delay"},
       {"store:\n  workers: 0", "bad.yaml:2"},
       {"rules:\n  shadow_mode: 3", "bad.yaml:2"},
       {"rules:\n  near_limit_ratio: 2", "near_limit_ratio"},

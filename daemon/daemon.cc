@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <thread>
 #include <utility>
 
@@ -19,6 +20,7 @@
 #include "daemon/http_api.h"
 #include "daemon/http_server.h"
 #include "sluice/file_system.h"
+#include "sluice/resilient_store.h"
 #include "sluice/status.h"
 #include "sluice/store_uri.h"
 #ifdef SLUICE_DAEMON_HAVE_ZSTD
@@ -73,6 +75,8 @@ struct Daemon::Impl {
   Logger* logger = nullptr;
   DaemonMetrics metrics;
   std::shared_ptr<Store> store;
+  // The store as wrapped for a remote store (also `store`); null otherwise.
+  std::shared_ptr<ResilientStore> resilient;
   bool in_process = false;
   std::unique_ptr<CheckpointCoordinator> checkpoints;
   std::shared_ptr<const Compression> compression;
@@ -171,6 +175,17 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
   SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(c.store_uri, open_options));
   impl->store = std::shared_ptr<Store>(std::move(store));
   impl->Log(LogLevel::kInfo, fmt::format("store {} opened", c.store_uri));
+  if (IsRemoteStore(uri) && c.resilience_enabled) {
+    ResilientStoreOptions ro = c.ResilienceOptions();
+    ro.name = std::string(impl->store->name());
+    ro.observer = observer;
+    ro.seed = std::random_device{}();  // instances retry out of step
+    for (const auto& [domain, mode] : c.failure_mode_by_domain) {
+      ro.fail_mode_overrides.push_back(FailModeRule{DomainStoreKeyPrefix(domain), mode});
+    }
+    SLUICE_ASSIGN_OR_RETURN(impl->resilient, NewResilientStore(impl->store, std::move(ro)));
+    impl->store = impl->resilient;
+  }
 
   if (c.checkpoint_compression == "zstd") {
 #ifdef SLUICE_DAEMON_HAVE_ZSTD
@@ -185,6 +200,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
     cp.interval = c.checkpoint_interval;
     cp.min_pause = std::min<std::chrono::nanoseconds>(c.checkpoint_interval, std::chrono::seconds(1));
     cp.retain = static_cast<size_t>(c.checkpoint_retain);
+    cp.save_retry = c.checkpoint_save_retry;
+    cp.load_retry = c.checkpoint_load_retry;
+    cp.on_load_failure = c.checkpoint_on_load_failure;
     cp.compression = impl->compression;
 #ifdef SLUICE_DAEMON_HAVE_ZSTD
     if (!impl->compression) {
@@ -216,7 +234,10 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
   ServiceOptions so;
   so.store = impl->store.get();
   so.remote_store = IsRemoteStore(uri);
-  so.deadline = c.store_deadline;
+  // The resilience layer answers by the store deadline; the service's own
+  // deadline is a backstop a little later, for calls that waited in its queue.
+  so.deadline = impl->resilient ? c.store_deadline + std::max(std::chrono::milliseconds(10), c.store_deadline / 2)
+                                : c.store_deadline;
   so.workers = c.store_workers;
   so.max_queued = c.store_max_queued;
   so.failure_mode = c.failure_mode;
@@ -241,6 +262,17 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
   Impl* raw = impl.get();
   const bool remote = IsRemoteStore(uri);
   impl->metrics.AddCollector([raw, remote](MetricsSink& sink) {
+    if (raw->resilient) {
+      const ResilienceStats rs = raw->resilient->GetResilienceStats();
+      const std::string name(raw->resilient->options().name);
+      const MetricLabel store_label[] = {{"store", name}};
+      sink.SetGauge("sluice_resilience_in_flight", store_label, static_cast<double>(rs.in_flight));
+      sink.SetGauge("sluice_resilience_busy_workers", store_label, static_cast<double>(rs.busy_workers));
+      sink.SetGauge("sluice_resilience_debt_units", store_label, static_cast<double>(rs.debt_units));
+      sink.SetGauge("sluice_resilience_debt_keys", store_label, static_cast<double>(rs.debt_keys));
+      const MetricLabel breaker_label[] = {{"breaker", name}};
+      sink.SetGauge("sluice_circuit_breaker_state", breaker_label, raw->resilient->breaker().gauge_value());
+    }
     // A scrape must answer at once even when a remote store hangs, so only
     // stores in this process report their key count here.
     if (!remote) {

@@ -296,6 +296,13 @@ RlsUnit UnitOfPeriod(std::chrono::nanoseconds period) {
 
 }  // namespace
 
+std::string CounterKeyPrefix(std::string_view domain) {
+  std::string prefix;
+  AppendEscaped(prefix, domain);
+  prefix += '_';
+  return prefix;
+}
+
 struct RuleSet::Impl {
   std::vector<Rule> rules;
   std::vector<Source> sources;

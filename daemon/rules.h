@@ -101,6 +101,10 @@ struct RuleMatch {
   std::string metric_key;
 };
 
+// Every counter key of `domain`'s rules starts with this (the escaped domain
+// and the separator), and no counter key of another domain does.
+std::string CounterKeyPrefix(std::string_view domain);
+
 struct RuleLoadOptions {
   // Allow one domain to be split over several files (upstream's
   // MERGE_DOMAIN_CONFIG). Default: off; a repeated domain is an error.

@@ -32,7 +32,8 @@ uint32_t ClampToUint32(int64_t v) {
 
 // Store keys: one namespace for rule counters, one for explicit /v1/decide
 // keys, one for caller-supplied limit overrides, so none can collide.
-std::string RuleStoreKey(const RuleMatch& match) { return "rls:" + match.counter_key; }
+constexpr std::string_view kRuleKeyNamespace = "rls:";
+std::string RuleStoreKey(const RuleMatch& match) { return std::string(kRuleKeyNamespace) + match.counter_key; }
 
 std::string OverrideStoreKey(const RlsRequest& request, const RlsDescriptor& d) {
   // Length-prefixed parts: no key/value text can imitate another's.
@@ -64,6 +65,10 @@ int64_t WindowSeconds(const Policy& policy, int64_t now_ns) {
 }
 
 }  // namespace
+
+std::string DomainStoreKeyPrefix(std::string_view domain) {
+  return std::string(kRuleKeyNamespace) + CounterKeyPrefix(domain);
+}
 
 int64_t CeilSeconds(std::chrono::nanoseconds d) {
   if (d.count() <= 0) return 0;
@@ -313,7 +318,7 @@ Status RateLimitService::ValidateRequest(const RlsRequest& request) const {
 
 RlsResponse RateLimitService::FailureResponse(const RlsRequest& request) const {
   RlsResponse response;
-  const bool deny = options_.failure_mode == FailureMode::kDeny;
+  const bool deny = options_.failure_mode == FailMode::kClosed;
   response.overall_code = deny ? RlsCode::kOverLimit : RlsCode::kOk;
   response.statuses.resize(request.descriptors.size());
   for (RlsDescriptorStatus& s : response.statuses) s.code = response.overall_code;
@@ -555,7 +560,7 @@ void RateLimitService::ShouldRateLimit(RlsRequest request, std::function<void(Re
       return;
     }
     options_.metrics->Increment("sluiced_store_failures_total", {}, 1);
-    if (options_.failure_mode == FailureMode::kError) {
+    if (options_.failure_mode == FailMode::kError) {
       reply(std::move(result));
     } else {
       reply(FailureResponse(req));
@@ -651,7 +656,7 @@ void RateLimitService::Decide(DecideCall call, std::function<void(Result<DecideR
   auto answer = [this, &latency, start](Result<DecideReply> result, const std::function<void(Result<DecideReply>)>& reply) {
     latency.Observe(std::chrono::steady_clock::now() - start);
     if (result.ok() || result.status().code() == StatusCode::kInvalidArgument ||
-        options_.failure_mode == FailureMode::kError) {
+        options_.failure_mode == FailMode::kError) {
       if (!result.ok() && result.status().code() != StatusCode::kInvalidArgument) {
         options_.metrics->Increment("sluiced_store_failures_total", {}, 1);
       }
@@ -660,7 +665,7 @@ void RateLimitService::Decide(DecideCall call, std::function<void(Result<DecideR
     }
     options_.metrics->Increment("sluiced_store_failures_total", {}, 1);
     DecideReply degraded;
-    degraded.decision.allowed = options_.failure_mode == FailureMode::kAllow;
+    degraded.decision.allowed = options_.failure_mode != FailMode::kClosed;
     degraded.decision.degraded = true;
     reply(std::move(degraded));
   };

@@ -16,7 +16,11 @@
 // remote store they run on a bounded pool of worker threads, each with a
 // deadline: when the store does not answer in time, the caller gets the
 // failure-mode answer at the deadline (the late store answer is dropped), so
-// front-end threads never wait on the network.
+// front-end threads never wait on the network. The daemon wraps a remote
+// store in a ResilientStore, which answers by its own deadline with the
+// configured fail mode (fallback included); the service's failure mode then
+// only answers what even that could not (a full queue, a missed deadline),
+// and answers `fallback` as `allow` there.
 //
 // Thread-safety: all methods are thread-safe; SetRules swaps the rules
 // atomically for subsequent requests.
@@ -37,6 +41,7 @@
 #include "daemon/rules.h"
 #include "sluice/algorithms.h"
 #include "sluice/clock.h"
+#include "sluice/resilient_store.h"
 #include "sluice/result.h"
 #include "sluice/store.h"
 
@@ -49,7 +54,7 @@ struct ServiceOptions {
   std::chrono::milliseconds deadline{50};
   int workers = 8;
   size_t max_queued = 10'000;
-  FailureMode failure_mode = FailureMode::kAllow;
+  FailMode failure_mode = FailMode::kOpen;
   bool shadow_mode = false;
   bool quota_mode = false;
   bool all_or_nothing = false;
@@ -103,6 +108,10 @@ struct DecideReply {
   Policy policy;            // the policy decided with (when matched)
   std::chrono::nanoseconds window{0};
 };
+
+// Every store key of the counters of `domain`'s rules starts with this (keys
+// of caller-supplied limit overrides and of /v1/decide do not).
+std::string DomainStoreKeyPrefix(std::string_view domain);
 
 class RateLimitService {
  public:

@@ -373,7 +373,7 @@ class StallingStore : public Store {
 TEST(RemoteServiceTest, AStalledStoreGetsTheFailureAnswerAtTheDeadline) {
   std::unique_ptr<MemoryStore> memory = std::move(*MemoryStore::Create({}));
   DaemonMetrics metrics;
-  for (FailureMode mode : {FailureMode::kAllow, FailureMode::kDeny, FailureMode::kError}) {
+  for (FailMode mode : {FailMode::kOpen, FailMode::kClosed, FailMode::kError}) {
     StallingStore stalling(*memory);
     ServiceOptions o;
     o.store = &stalling;
@@ -393,15 +393,15 @@ TEST(RemoteServiceTest, AStalledStoreGetsTheFailureAnswerAtTheDeadline) {
     ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
     Result<RlsResponse> r = f.get();
     switch (mode) {
-      case FailureMode::kAllow:
+      case FailMode::kOpen:
         ASSERT_TRUE(r.ok());
         EXPECT_EQ(r->overall_code, RlsCode::kOk);
         break;
-      case FailureMode::kDeny:
+      case FailMode::kClosed:
         ASSERT_TRUE(r.ok());
         EXPECT_EQ(r->overall_code, RlsCode::kOverLimit);
         break;
-      case FailureMode::kError:
+      case FailMode::kError:
         ASSERT_FALSE(r.ok());
         EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded);
         break;
@@ -422,7 +422,7 @@ TEST(RemoteServiceTest, AFullQueueIsRefusedAtOnce) {
   o.deadline = std::chrono::seconds(20);
   o.workers = 1;
   o.max_queued = 1;
-  o.failure_mode = FailureMode::kError;
+  o.failure_mode = FailMode::kError;
   std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
   RuleFile file{"web.yaml", kRules};
   service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
