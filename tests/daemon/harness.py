@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -651,6 +652,105 @@ class RedisServer:
         self.proc.wait()
         self._log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class BlackholeProxy:
+    """A TCP port on 127.0.0.1 that forwards every connection to a Unix
+    socket. blackhole() stops forwarding in both directions without closing
+    anything: connections stay open, bytes are held, and new connections are
+    accepted but get no answer, which is what a client sees when the network
+    drops packets. restore() forwards the held bytes and everything after, as
+    TCP does once packets flow again. `accepted` counts connections."""
+
+    def __init__(self, target_path):
+        self.target_path = target_path
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.listener.settimeout(0.1)
+        self.port = self.listener.getsockname()[1]
+        self.accepted = 0
+        self._flowing = threading.Event()
+        self._flowing.set()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._sockets = []
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def blackhole(self):
+        self._flowing.clear()
+
+    def restore(self):
+        self._flowing.set()
+
+    def _accept_loop(self):
+        while not self._closed:
+            try:
+                client, _ = self.listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(self.target_path)
+            except OSError:
+                client.close()
+                upstream.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst):
+        try:
+            while not self._closed:
+                data = src.recv(65536)
+                if not data:
+                    break
+                # Held, not dropped: sent once the network is back.
+                while not self._flowing.wait(0.1):
+                    if self._closed:
+                        return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self):
+        self._closed = True
+        self._flowing.set()
+        self.listener.close()
+        self._thread.join(5)
+        with self._lock:
+            for sock in self._sockets:
+                sock.close()
+
+
+def open_fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
 
 
 def _crc32c_table():
