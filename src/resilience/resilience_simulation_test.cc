@@ -208,7 +208,8 @@ class Harness {
   }
 
   // True when nothing can make progress without simulated time moving: every
-  // busy worker is sleeping or hanging in the injector, and (with
+  // busy worker is sleeping or hanging in the injector, no call waits for a
+  // free worker, and (with
   // `need_call`) a call has started in the resilient store, so it has armed
   // its deadline and waits for the store, a backoff or the deadline. A
   // heuristic (the counts are read one after another); a wrong answer only
@@ -216,6 +217,8 @@ class Harness {
   bool Blocked(bool need_call = true) {
     const ResilienceStats s = store_->GetResilienceStats();
     if (need_call && s.in_flight == 0) return false;
+    // A queued call starts as soon as a worker is free.
+    if (s.queued > 0 && s.busy_workers < static_cast<uint64_t>(store_->options().workers)) return false;
     const size_t inside = faulty_->in_flight();
     const size_t blocked = faulty_->hung_now() + faulty_->sleeping_now();
     return s.busy_workers == inside && inside == blocked;
@@ -375,7 +378,7 @@ ResilientStoreOptions SimStoreOptions() {
   o.retry.initial_backoff = milliseconds(2);
   o.retry.max_backoff = milliseconds(16);
   o.retry.budget_window = seconds(2);
-  o.breaker.window = seconds(1);
+  o.breaker.window = milliseconds(500);
   o.breaker.window_buckets = 10;
   o.breaker.minimum_calls = 8;
   o.breaker.failure_rate_threshold = 0.5;
@@ -427,6 +430,14 @@ struct SeedReport {
   std::string summary;
   size_t transitions = 0;
   std::string transition_log;
+  // What the run exercised, so that the test notices when the schedules stop
+  // provoking what the invariants are about.
+  uint64_t outage_checks = 0;     // breaker checked during a sustained outage
+  uint64_t fallback_allowed = 0;  // units admitted by a fallback
+  uint64_t charged = 0;           // units charged back
+  uint64_t lost_replies = 0;      // replies the injector lost
+  uint64_t hung = 0;              // calls that hung
+  uint64_t past_deadline = 0;     // calls answered by their deadline
 };
 
 // One seeded run. Returns what went wrong (nothing when every invariant held).
@@ -458,7 +469,7 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
   testing::RandomFaultScheduleOptions fopt;
   fopt.horizon = horizon;
   fopt.max_outages = 2;
-  fopt.max_outage = horizon / 3;
+  fopt.max_outage = horizon / 2;
   fopt.max_latency_spikes = 2;
   fopt.max_spike = milliseconds(500);
   fopt.max_spike_latency = milliseconds(120);
@@ -471,7 +482,8 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
   h.faulty().SetSchedule(schedule);
 
   const int64_t limit = 8;
-  const Policy policy = Policy::FixedWindow(limit, seconds(1));
+  const nanoseconds window = seconds(1);
+  const Policy policy = Policy::FixedWindow(limit, window);
   const int64_t share = std::max<int64_t>(1, limit / o.fallback.instances);
   const std::vector<std::string> keys = {"o:a", "o:b", "c:a", "c:b", "f:a", "f:b", "e:a", "e:b", "d:a", "d:b"};
 
@@ -486,7 +498,7 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
   std::map<std::string, std::set<int64_t>> windows_touched;
   std::map<std::string, int64_t> fallback_by_key;
   std::vector<nanoseconds> call_times;  // simulated start of every decision
-  int64_t window_ns = seconds(1).count();
+  const int64_t window_ns = nanoseconds(window).count();
 
   // Checks one decision against its key's fail mode and counts it.
   const bool verbose = EnvInt("SLUICE_SIM_VERBOSE", 0) != 0;
@@ -576,6 +588,7 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
     if (now > span && InsideOutage(outages, now - span, now)) {
       const auto recent = std::count_if(call_times.begin(), call_times.end(),
                                         [&](nanoseconds c) { return c >= t - o.breaker.window; });
+      if (recent >= o.breaker.minimum_calls) ++report.outage_checks;
       if (recent >= o.breaker.minimum_calls && h.store().breaker_state() == BreakerState::kClosed) {
         h.Violation("breaker closed after " + std::to_string(span.count() / 1'000'000) + "ms of outage with " +
                     std::to_string(recent) + " calls in its window");
@@ -690,6 +703,11 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
           << " expired=" << s.reconcile_expired << " lost=" << s.reconcile_lost;
   report.summary = summary.str();
   report.transitions = transitions.size();
+  report.fallback_allowed = static_cast<uint64_t>(fallback_units);
+  report.charged = s.reconcile_charged;
+  report.lost_replies = fs.total.lost_replies;
+  report.hung = fs.total.hung;
+  report.past_deadline = s.attempts_deadline_exceeded;
   report.transition_log = h.transition_log();
   report.violations = h.violations();
   report.dropped = h.dropped_violations();
@@ -704,11 +722,18 @@ TEST(ResilienceSimulationTest, RandomFaultSchedulesKeepEveryInvariant) {
   const auto real_start = std::chrono::steady_clock::now();
   int failed = 0;
   uint64_t transitions_seen = 0;
+  SeedReport total;
   for (int64_t i = 0; i < seeds; ++i) {
     const uint64_t seed = one >= 0 ? static_cast<uint64_t>(one) : static_cast<uint64_t>(i + 1);
     const SeedReport report = RunSeed(seed, decisions);
     if (one >= 0) std::printf("seed %llu: %s\n", static_cast<unsigned long long>(seed), report.summary.c_str());
     transitions_seen += report.transitions > 0 ? 1 : 0;
+    total.outage_checks += report.outage_checks;
+    total.fallback_allowed += report.fallback_allowed;
+    total.charged += report.charged;
+    total.lost_replies += report.lost_replies;
+    total.hung += report.hung;
+    total.past_deadline += report.past_deadline;
     if (report.violations.empty()) continue;
     ++failed;
     std::string text;
@@ -730,9 +755,22 @@ TEST(ResilienceSimulationTest, RandomFaultSchedulesKeepEveryInvariant) {
               "transitions\n",
               static_cast<long long>(seeds), decisions, secs, failed,
               static_cast<unsigned long long>(transitions_seen));
-  // The schedules must exercise the breaker, or the test proves little.
+  std::printf("exercised: %llu breaker checks in sustained outages, %llu fallback units, %llu charged back, "
+              "%llu lost replies, %llu hung calls, %llu calls past their deadline\n",
+              static_cast<unsigned long long>(total.outage_checks),
+              static_cast<unsigned long long>(total.fallback_allowed), static_cast<unsigned long long>(total.charged),
+              static_cast<unsigned long long>(total.lost_replies), static_cast<unsigned long long>(total.hung),
+              static_cast<unsigned long long>(total.past_deadline));
+  // The schedules must provoke what the invariants are about, or the test
+  // proves little.
   if (seeds >= 20) {
     EXPECT_GT(transitions_seen, static_cast<uint64_t>(seeds / 4));
+    EXPECT_GT(total.outage_checks, 0u);
+    EXPECT_GT(total.fallback_allowed, 0u);
+    EXPECT_GT(total.charged, 0u);
+    EXPECT_GT(total.lost_replies, 0u);
+    EXPECT_GT(total.hung, 0u);
+    EXPECT_GT(total.past_deadline, 0u);
   }
 }
 
