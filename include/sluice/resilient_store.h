@@ -296,14 +296,17 @@ struct ResilienceStats {
   uint64_t reconcile_expired = 0;
   uint64_t reconcile_dropped = 0;
   uint64_t reconcile_passes = 0;
-  // Debt waiting to be charged: entries and units.
+  // Debt not yet settled: entries waiting for a pass, and units waiting or
+  // taken by a running pass. At any snapshot, the units admitted locally
+  // equal charged + over_limit + lost + expired + dropped + debt_units.
   uint64_t debt_keys = 0;
   uint64_t debt_units = 0;
   // Overshoot in units (see the file comment).
   uint64_t overshoot_open = 0;
   uint64_t overshoot_fallback = 0;
-  // Now: calls started and not yet answered, calls running on workers
-  // (hung ones included), and timers pending (deadlines and backoffs).
+  // Now: calls started and not yet answered (a running Reconcile() pass
+  // counts as one until it has settled every debt it took), calls running on
+  // workers (hung ones included), and timers pending (deadlines and backoffs).
   uint64_t in_flight = 0;
   uint64_t busy_workers = 0;
   uint64_t pending_timers = 0;

@@ -17,16 +17,33 @@ Executor::Executor(Clock& clock, int workers, size_t max_queued, std::chrono::na
 
 Executor::~Executor() { Stop(); }
 
-bool Executor::Submit(std::function<void()> work) {
+uint64_t Executor::Submit(std::function<void()> work) {
+  uint64_t id = 0;
   {
     std::lock_guard lock(state_->mu);
-    if (state_->stopping) return false;
+    if (state_->stopping) return 0;
     // Running plus waiting tasks stay within workers + max_queued.
-    if (state_->busy + state_->queue.size() >= static_cast<size_t>(workers_) + max_queued_) return false;
-    state_->queue.push_back(std::move(work));
+    if (state_->busy + state_->queue.size() >= static_cast<size_t>(workers_) + max_queued_) return 0;
+    id = state_->next_task++;
+    state_->queue.emplace_back(id, std::move(work));
   }
   state_->work_cv.notify_one();
-  return true;
+  return id;
+}
+
+bool Executor::Cancel(uint64_t task) {
+  std::function<void()> dropped;  // destroyed outside the lock
+  std::lock_guard lock(state_->mu);
+  // Ids grow along the queue: search from the back, where recent tasks are.
+  for (auto it = state_->queue.rbegin(); it != state_->queue.rend(); ++it) {
+    if (it->first == task) {
+      dropped = std::move(it->second);
+      state_->queue.erase(std::next(it).base());
+      return true;
+    }
+    if (it->first < task) break;
+  }
+  return false;
 }
 
 bool Executor::AddTimer(Clock::Monotonic at, std::function<void()> fn, TimerId* id) {
@@ -57,7 +74,7 @@ void Executor::WorkerLoop(std::shared_ptr<State> state) {
   for (;;) {
     state->work_cv.wait(lock, [&] { return state->stopping || !state->queue.empty(); });
     if (state->stopping) break;
-    std::function<void()> work = std::move(state->queue.front());
+    std::function<void()> work = std::move(state->queue.front().second);
     state->queue.pop_front();
     ++state->busy;
     lock.unlock();
@@ -100,7 +117,7 @@ void Executor::TimerLoop(std::shared_ptr<State> state) {
 
 void Executor::Stop() {
   std::call_once(stop_once_, [this] {
-    std::deque<std::function<void()>> dropped;
+    std::deque<std::pair<uint64_t, std::function<void()>>> dropped;
     std::map<std::pair<int64_t, uint64_t>, std::function<void()>> timers;
     {
       std::lock_guard lock(state_->mu);

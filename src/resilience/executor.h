@@ -56,9 +56,13 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Runs `work` on a worker. False (and `work` is dropped) when the workers
-  // are busy and the queue is full, or after Stop().
-  bool Submit(std::function<void()> work);
+  // Runs `work` on a worker. Returns an id for Cancel(), or 0 (and `work` is
+  // dropped) when the workers are busy and the queue is full, or after Stop().
+  uint64_t Submit(std::function<void()> work);
+
+  // Drops a task that no worker has started yet, freeing its queue slot.
+  // Returns whether it was dropped (false: it started, ran or was dropped).
+  bool Cancel(uint64_t task);
 
   struct TimerId {
     int64_t at = 0;
@@ -87,7 +91,8 @@ class Executor {
     std::condition_variable timer_cv;
     std::condition_variable exit_cv;
     bool stopping = false;
-    std::deque<std::function<void()>> queue;
+    std::deque<std::pair<uint64_t, std::function<void()>>> queue;  // (id, task)
+    uint64_t next_task = 1;
     std::map<std::pair<int64_t, uint64_t>, std::function<void()>> timers;
     uint64_t next_seq = 0;
     size_t busy = 0;

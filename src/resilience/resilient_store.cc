@@ -272,6 +272,7 @@ struct Call {
   int attempts = 0;
   uint64_t seq = 0;
   bool attempt_open = false;
+  uint64_t queued_task = 0;  // the attempt's task while it may wait for a worker
   BreakerPermit permit;
   Clock::Monotonic attempt_start{};
   std::optional<internal::Backoff> backoff;
@@ -298,6 +299,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
 
   std::mutex debt_mu;
   std::unordered_map<std::string, Debt> debts;  // guarded by debt_mu
+  uint64_t debt_in_pass = 0;                    // guarded by debt_mu: units a pass took, not yet settled
   std::atomic<bool> debt_pending{false};
   std::mutex reconcile_mu;  // one pass at a time
 
@@ -398,7 +400,13 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
         async_in_flight.fetch_sub(1);
       }
     } else {
-      started = executor->Submit([self, call, seq] { self->RunAttempt(call, seq); });
+      const uint64_t task = executor->Submit([self, call, seq] { self->RunAttempt(call, seq); });
+      started = task != 0;
+      if (started) {
+        std::lock_guard lock(call->mu);
+        // If a worker took it already, the id is stale and Cancel() finds nothing.
+        if (call->seq == seq && call->attempt_open) call->queued_task = task;
+      }
     }
     if (!started) {
       BreakerPermit p;
@@ -424,6 +432,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
       std::lock_guard lock(call->mu);
       // Answered while it waited for a worker (deadline): do not send it.
       if (call->finished || call->seq != seq) return;
+      call->queued_task = 0;
     }
     Result<T> r = call->op(*base);
     OnAttemptDone(call, seq, std::move(r));
@@ -496,6 +505,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     const Clock::Monotonic now = clock->MonotonicNow();
     BreakerPermit permit;
     bool attempt_open = false;
+    uint64_t queued_task = 0;
     std::chrono::nanoseconds latency{0};
     {
       std::lock_guard lock(call->mu);
@@ -507,9 +517,22 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
         attempt_open = true;
         permit = call->permit;
         latency = std::chrono::duration_cast<std::chrono::nanoseconds>(now - call->attempt_start);
+        queued_task = call->queued_task;
+        call->queued_task = 0;
       }
     }
-    if (attempt_open) {
+    // Still waiting for a worker: take it out of the queue. It never reached
+    // the store, so nothing was applied.
+    const bool never_sent = queued_task != 0 && executor->Cancel(queued_task);
+    if (never_sent) {
+      breaker->Record(permit, CallOutcome::kFailure, latency);
+      c.attempts_deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
+      Count("sluice_resilience_store_errors_total", "code", StatusCodeName(StatusCode::kDeadlineExceeded));
+      Deliver(call, Result<T>(UnavailableError("store \"" + o.name + "\": " + std::string(call->name) +
+                                               " waited for a worker past its deadline of " +
+                                               FormatDuration(call->deadline) +
+                                               " (every worker busy; nothing applied)")));
+    } else if (attempt_open) {
       breaker->Record(permit, CallOutcome::kFailure, latency);
       c.attempts_deadline_exceeded.fetch_add(1, std::memory_order_relaxed);
       Count("sluice_resilience_store_errors_total", "code", StatusCodeName(StatusCode::kDeadlineExceeded));
@@ -631,43 +654,34 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
         d.last_ns = now;
       }
       debt_pending.store(true, std::memory_order_relaxed);
-    }
-    if (dropped > 0) {
       c.reconcile_dropped.fetch_add(dropped, std::memory_order_relaxed);
       c.overshoot_fallback.fetch_add(dropped, std::memory_order_relaxed);
-      Count("sluice_resilience_reconcile_units_total", "result", "dropped", dropped);
-      Count("sluice_resilience_overshoot_units_total", "mode", "fallback", dropped);
-    }
-    if (expired > 0) {
       c.reconcile_expired.fetch_add(expired, std::memory_order_relaxed);
-      Count("sluice_resilience_reconcile_units_total", "result", "expired", expired);
     }
+    Count("sluice_resilience_reconcile_units_total", "result", "dropped", dropped);
+    Count("sluice_resilience_overshoot_units_total", "mode", "fallback", dropped);
+    Count("sluice_resilience_reconcile_units_total", "result", "expired", expired);
   }
 
-  // Puts a debt that could not be charged back for a later pass.
-  void RestoreDebt(Debt d) {
+  // Puts a debt that could not be charged back for a later pass; returns
+  // the units dropped because the map is full. REQUIRES: debt_mu held.
+  uint64_t RestoreDebtLocked(Debt d) {
     std::string mk = DebtMapKey(d.key, d.policy);
     uint64_t dropped = 0;
-    {
-      std::lock_guard lock(debt_mu);
-      auto it = debts.find(mk);
-      if (it != debts.end()) {
-        it->second.units += d.units;
-        it->second.first_ns = std::min(it->second.first_ns, d.first_ns);
-        it->second.last_ns = std::max(it->second.last_ns, d.last_ns);
-      } else if (debts.size() >= o.reconcile.max_keys) {
-        dropped = static_cast<uint64_t>(d.units);
-      } else {
-        debts.emplace(std::move(mk), std::move(d));
-      }
-      debt_pending.store(true, std::memory_order_relaxed);
-    }
-    if (dropped > 0) {
+    auto it = debts.find(mk);
+    if (it != debts.end()) {
+      it->second.units += d.units;
+      it->second.first_ns = std::min(it->second.first_ns, d.first_ns);
+      it->second.last_ns = std::max(it->second.last_ns, d.last_ns);
+    } else if (debts.size() >= o.reconcile.max_keys) {
+      dropped = static_cast<uint64_t>(d.units);
       c.reconcile_dropped.fetch_add(dropped, std::memory_order_relaxed);
       c.overshoot_fallback.fetch_add(dropped, std::memory_order_relaxed);
-      Count("sluice_resilience_reconcile_units_total", "result", "dropped", dropped);
-      Count("sluice_resilience_overshoot_units_total", "mode", "fallback", dropped);
+    } else {
+      debts.emplace(std::move(mk), std::move(d));
     }
+    debt_pending.store(true, std::memory_order_relaxed);
+    return dropped;
   }
 
   Result<Decision> Fallback(std::string_view key, const Policy& policy, int64_t cost, Operation op) {
@@ -773,83 +787,118 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kResourceExhausted;
   }
 
+  // Counts the outcome of one debt taken by a pass (and puts a deferred one
+  // back), in one step under debt_mu, so that a snapshot never sees a unit
+  // both owed and settled, or neither.
+  void SettleDebt(uint64_t units, const ReconcileResult& r, std::optional<Debt> deferred) {
+    uint64_t dropped = 0;
+    {
+      std::lock_guard lock(debt_mu);
+      debt_in_pass -= units;
+      c.reconcile_charged.fetch_add(r.charged, std::memory_order_relaxed);
+      c.reconcile_over_limit.fetch_add(r.over_limit, std::memory_order_relaxed);
+      c.reconcile_lost.fetch_add(r.lost, std::memory_order_relaxed);
+      c.reconcile_expired.fetch_add(r.expired, std::memory_order_relaxed);
+      c.overshoot_fallback.fetch_add(r.over_limit + r.lost, std::memory_order_relaxed);
+      if (deferred.has_value()) dropped = RestoreDebtLocked(std::move(*deferred));
+    }
+    Count("sluice_resilience_reconcile_units_total", "result", "charged", r.charged);
+    Count("sluice_resilience_reconcile_units_total", "result", "over_limit", r.over_limit);
+    Count("sluice_resilience_reconcile_units_total", "result", "lost", r.lost);
+    Count("sluice_resilience_reconcile_units_total", "result", "expired", r.expired);
+    Count("sluice_resilience_overshoot_units_total", "mode", "fallback", r.over_limit + r.lost + dropped);
+    Count("sluice_resilience_reconcile_units_total", "result", "dropped", dropped);
+  }
+
+  // What charging one debt did. Never sends a charge twice.
+  ReconcileResult ChargeDebt(const Debt& d, int64_t now, bool& defer) {
+    ReconcileResult res;
+    defer = false;
+    const auto units = static_cast<uint64_t>(std::max<int64_t>(0, d.units));
+    if (units == 0) return res;
+    if (DebtExpired(d, now)) {
+      res.expired = units;
+      return res;
+    }
+    const int64_t charge = std::min(d.units, d.policy.limit);
+    const auto beyond = static_cast<uint64_t>(d.units - charge);  // more than the limit: never chargeable
+    Result<Decision> r = Charge(d, charge);
+    if (!r.ok()) {
+      if (NothingApplied(r.status())) {
+        res.deferred = units;
+        defer = true;
+      } else {
+        res.lost = static_cast<uint64_t>(charge);
+        res.over_limit = beyond;
+      }
+      return res;
+    }
+    if (r->allowed) {
+      res.charged = static_cast<uint64_t>(charge);
+      res.over_limit = beyond;
+      return res;
+    }
+    // The store had less room than the debt: charge what it had.
+    const int64_t room = std::min(r->remaining, charge);
+    if (room <= 0) {
+      res.over_limit = units;
+      return res;
+    }
+    Result<Decision> r2 = Charge(d, room);
+    if (r2.ok() && r2->allowed) {
+      res.charged = static_cast<uint64_t>(room);
+      res.over_limit = units - static_cast<uint64_t>(room);
+    } else if (!r2.ok() && !NothingApplied(r2.status())) {
+      res.lost = static_cast<uint64_t>(room);
+      res.over_limit = units - static_cast<uint64_t>(room);
+    } else {
+      res.over_limit = units;
+    }
+    return res;
+  }
+
   ReconcileResult Reconcile() {
     std::lock_guard pass(reconcile_mu);
-    ReconcileResult res;
-    if (breaker->rejecting()) return res;
+    ReconcileResult total;
+    if (breaker->rejecting()) return total;
+    // A pass counts as a call in flight until every debt it took is settled.
+    c.in_flight.fetch_add(1, std::memory_order_relaxed);
     std::unordered_map<std::string, Debt> taken;
     {
       std::lock_guard lock(debt_mu);
       taken.swap(debts);
+      for (const auto& [mk, d] : taken) debt_in_pass += static_cast<uint64_t>(std::max<int64_t>(0, d.units));
       debt_pending.store(false, std::memory_order_relaxed);
     }
     c.reconcile_passes.fetch_add(1, std::memory_order_relaxed);
     const int64_t now = clock->NowNanos();
     for (auto& [mk, d] : taken) {
-      ++res.entries;
+      ++total.entries;
       const auto units = static_cast<uint64_t>(std::max<int64_t>(0, d.units));
-      if (units == 0) continue;
-      if (DebtExpired(d, now)) {
-        res.expired += units;
-        continue;
-      }
-      const int64_t charge = std::min(d.units, d.policy.limit);
-      const auto beyond = static_cast<uint64_t>(d.units - charge);  // more than the limit: never chargeable
-      Result<Decision> r = Charge(d, charge);
-      if (!r.ok()) {
-        if (NothingApplied(r.status())) {
-          res.deferred += units;
-          RestoreDebt(std::move(d));
-        } else {
-          res.lost += static_cast<uint64_t>(charge);
-          res.over_limit += beyond;
-        }
-        continue;
-      }
-      if (r->allowed) {
-        res.charged += static_cast<uint64_t>(charge);
-        res.over_limit += beyond;
-        continue;
-      }
-      // The store had less room than the debt: charge what it had.
-      const int64_t room = std::min(r->remaining, charge);
-      if (room <= 0) {
-        res.over_limit += units;
-        continue;
-      }
-      Result<Decision> r2 = Charge(d, room);
-      if (r2.ok() && r2->allowed) {
-        res.charged += static_cast<uint64_t>(room);
-        res.over_limit += units - static_cast<uint64_t>(room);
-      } else if (!r2.ok() && !NothingApplied(r2.status())) {
-        res.lost += static_cast<uint64_t>(room);
-        res.over_limit += units - static_cast<uint64_t>(room);
-      } else {
-        res.over_limit += units;
-      }
+      bool defer = false;
+      const ReconcileResult r = ChargeDebt(d, now, defer);
+      total.charged += r.charged;
+      total.over_limit += r.over_limit;
+      total.lost += r.lost;
+      total.expired += r.expired;
+      total.deferred += r.deferred;
+      std::optional<Debt> deferred;
+      if (defer) deferred = std::move(d);
+      SettleDebt(units, r, std::move(deferred));
     }
-    c.reconcile_charged.fetch_add(res.charged, std::memory_order_relaxed);
-    c.reconcile_over_limit.fetch_add(res.over_limit, std::memory_order_relaxed);
-    c.reconcile_lost.fetch_add(res.lost, std::memory_order_relaxed);
-    c.reconcile_expired.fetch_add(res.expired, std::memory_order_relaxed);
-    c.overshoot_fallback.fetch_add(res.over_limit + res.lost, std::memory_order_relaxed);
-    Count("sluice_resilience_reconcile_units_total", "result", "charged", res.charged);
-    Count("sluice_resilience_reconcile_units_total", "result", "over_limit", res.over_limit);
-    Count("sluice_resilience_reconcile_units_total", "result", "lost", res.lost);
-    Count("sluice_resilience_reconcile_units_total", "result", "expired", res.expired);
-    Count("sluice_resilience_overshoot_units_total", "mode", "fallback", res.over_limit + res.lost);
-    if (res.entries > 0) {
+    c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (total.entries > 0) {
       Logger& log = o.observer.log();
-      const LogLevel level = res.lost + res.over_limit > 0 ? LogLevel::kWarning : LogLevel::kInfo;
+      const LogLevel level = total.lost + total.over_limit > 0 ? LogLevel::kWarning : LogLevel::kInfo;
       if (log.Enabled(level)) {
         log.Log(level, "resilience",
-                "store \"" + o.name + "\": reconciled " + std::to_string(res.entries) + " debts: " +
-                    std::to_string(res.charged) + " units charged, " + std::to_string(res.over_limit) +
-                    " over the limit, " + std::to_string(res.lost) + " lost, " + std::to_string(res.expired) +
-                    " expired, " + std::to_string(res.deferred) + " deferred");
+                "store \"" + o.name + "\": reconciled " + std::to_string(total.entries) + " debts: " +
+                    std::to_string(total.charged) + " units charged, " + std::to_string(total.over_limit) +
+                    " over the limit, " + std::to_string(total.lost) + " lost, " + std::to_string(total.expired) +
+                    " expired, " + std::to_string(total.deferred) + " deferred");
       }
     }
-    return res;
+    return total;
   }
 
   void ReconcilerLoop() {
@@ -1159,18 +1208,20 @@ ResilienceStats ResilientStore::GetResilienceStats() const {
   s.rejected_pool_full = ld(c.rejected_pool_full);
   s.fallback_allowed = ld(c.fallback_allowed);
   s.fallback_denied = ld(c.fallback_denied);
-  s.reconcile_charged = ld(c.reconcile_charged);
-  s.reconcile_over_limit = ld(c.reconcile_over_limit);
-  s.reconcile_lost = ld(c.reconcile_lost);
-  s.reconcile_expired = ld(c.reconcile_expired);
-  s.reconcile_dropped = ld(c.reconcile_dropped);
   s.reconcile_passes = ld(c.reconcile_passes);
   s.overshoot_open = ld(c.overshoot_open);
-  s.overshoot_fallback = ld(c.overshoot_fallback);
   s.in_flight = ld(c.in_flight);
   {
+    // Debt and its outcomes change together under debt_mu: read them together.
     std::lock_guard lock(m.debt_mu);
+    s.reconcile_charged = ld(c.reconcile_charged);
+    s.reconcile_over_limit = ld(c.reconcile_over_limit);
+    s.reconcile_lost = ld(c.reconcile_lost);
+    s.reconcile_expired = ld(c.reconcile_expired);
+    s.reconcile_dropped = ld(c.reconcile_dropped);
+    s.overshoot_fallback = ld(c.overshoot_fallback);
     s.debt_keys = m.debts.size();
+    s.debt_units = m.debt_in_pass;
     for (const auto& [k, d] : m.debts) s.debt_units += static_cast<uint64_t>(std::max<int64_t>(0, d.units));
   }
   s.busy_workers = m.executor->busy_workers() + m.async_in_flight.load(std::memory_order_relaxed);

@@ -320,7 +320,10 @@ TEST_F(ResilientStoreTest, FullPoolFailsAtOnce) {
   ASSERT_TRUE(Ready(running));
   ASSERT_TRUE(Ready(queued));
   EXPECT_EQ(running.get().status().code(), StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(queued.get().status().code(), StatusCode::kDeadlineExceeded);
+  Result<Decision> q = queued.get();
+  EXPECT_EQ(q.status().code(), StatusCode::kUnavailable) << "it never left the queue: nothing applied";
+  EXPECT_NE(q.status().message().find("waited for a worker"), std::string_view::npos) << q.status().ToString();
+  EXPECT_EQ(s->GetResilienceStats().queued, 0u) << "its queue slot is free again";
   faulty_->Release();
   ASSERT_TRUE(WaitUntil([&] { return s->GetResilienceStats().busy_workers == 0; }));
   faulty_->SetDefault(Fault::kPass);
