@@ -342,6 +342,41 @@ TEST_F(FaultInjectingStoreTest, RulesCombineLatencyHangAndOutcome) {
   EXPECT_EQ(clock_.MonotonicNow() - t0, milliseconds(24));
 }
 
+TEST_F(FaultInjectingStoreTest, ConcurrentCallsAreCountedConsistently) {
+  auto store = Make({.seed = 9});
+  store->SetSchedule({{.calls = kDecideCalls, .probability = 0.2, .fault = Fault::Unavailable()},
+                      {.calls = kDecideCalls, .probability = 0.2, .fault = Fault::LostReply()},
+                      {.calls = Mask(StoreCall::kGet), .probability = 0.5, .fault = Fault::Error(StatusCode::kInternal)}});
+  const Policy many = Policy::FixedWindow(1'000'000, seconds(60));
+  std::atomic<int64_t> allowed_seen{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        auto d = store->Decide("k" + std::to_string(t), many);
+        if (d.ok() && d->allowed) allowed_seen.fetch_add(1);
+        (void)store->Get("k" + std::to_string(t));
+        if (i % 50 == 0) (void)store->stats();
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const FaultStats s = store->stats();
+  EXPECT_EQ(s.total.calls, 4000u);
+  EXPECT_EQ(s.of(StoreCall::kDecide).calls, 2000u);
+  EXPECT_EQ(s.total.failed_before + s.total.applied, s.total.calls);
+  // Every unit the store admitted either reached its caller or was lost.
+  EXPECT_EQ(s.decide_units_admitted, allowed_seen.load() + s.decide_units_admitted_lost);
+  int64_t consumed = 0;
+  for (int t = 0; t < 4; ++t) {
+    auto d = memory_->Decide(DecideRequest{"k" + std::to_string(t), &many, 0, Operation::kConsume});
+    ASSERT_TRUE(d.ok());
+    consumed += 1'000'000 - d->remaining;
+  }
+  EXPECT_EQ(consumed, s.decide_units_admitted);
+  EXPECT_EQ(store->in_flight(), 0u);
+}
+
 // Runs 2000 decisions through an injector with a probabilistic schedule and
 // returns its trace hash and the number of injected failures.
 std::pair<uint64_t, uint64_t> RunProbabilistic(uint64_t seed) {
