@@ -347,7 +347,13 @@ void Connection::ConnectAsync(IoThread& io, const Endpoint& endpoint, std::chron
     impl->open.store(true);
     impl->StartRead();
     const auto sent = std::chrono::steady_clock::now();
-    impl->Enqueue(std::move(encoded), [impl, attempt, sent](Result<Reply> r) {
+    // The callback waits in impl's own queue, so it holds impl weakly: a
+    // strong reference would keep the socket open for ever if the I/O
+    // thread stopped before the reply or the failure came.
+    std::weak_ptr<Impl> weak = impl;
+    impl->Enqueue(std::move(encoded), [weak, attempt, sent](Result<Reply> r) {
+      std::shared_ptr<Impl> alive = weak.lock();
+      if (r.ok() && alive == nullptr) r = UnavailableError("the connection went away");
       if (!r.ok()) {
         return attempt->Finish(attempt->Error(attempt->timed_out
                                                   ? "no answer to the connection handshake within " +
@@ -357,7 +363,7 @@ void Connection::ConnectAsync(IoThread& io, const Endpoint& endpoint, std::chron
       Connected c;
       c.round_trip = std::chrono::steady_clock::now() - sent;
       c.handshake = std::move(*r);
-      c.connection = std::shared_ptr<Connection>(new Connection(attempt->endpoint, impl));
+      c.connection = std::shared_ptr<Connection>(new Connection(attempt->endpoint, std::move(alive)));
       attempt->Finish(std::move(c));
     });
   };

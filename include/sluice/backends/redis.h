@@ -46,9 +46,12 @@
 // pipelined over a small pool of connections per server, reconnected after
 // a failure.
 //
-// Outages: every call ends within `command_timeout` (waiting for a batch, a
-// connection, redirections and the reply together), whether Redis refuses
-// connections, hangs, or the network drops packets. A connection is used
+// Outages: a decision (Decide, DecideBatch, DecideAll) ends within
+// `command_timeout` (waiting for a batch, a connection, redirections, the
+// loading of the scripts and the reply together), whether Redis refuses
+// connections, hangs, or the network drops packets; other operations take
+// one to three round trips (the server's TIME, a read, a commit; a page at a
+// time for Scan), each within it, and end at the first that times out. A connection is used
 // only once the server answered a handshake on it (PING; TIME in client-time
 // mode), so a server that accepts connections but does not answer fails the
 // connect within `connect_timeout`. After a failed connection attempt the
