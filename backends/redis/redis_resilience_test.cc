@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -54,6 +55,14 @@ int CountFds() {
   int n = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
   return n - 1;  // the iterator's own
+}
+
+// Resident memory of this process, in bytes.
+int64_t ResidentBytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * sysconf(_SC_PAGESIZE);
 }
 
 // Polls `done` every millisecond until it holds or `limit` passed.
@@ -277,6 +286,7 @@ TEST_P(RedisOutageUnderLoad, CallsEndInTimeReconnectsAreBoundedAndTheStoreRecove
     ASSERT_TRUE(WaitFor([&] { return proxy->accepted() >= 2; }, milliseconds(5000)));
     LetTimePass(milliseconds(300));
     const int fds_warm = CountFds();
+    const int64_t rss_warm = ResidentBytes();
     const int accepted_before = proxy->accepted();
 
     switch (outage) {
@@ -332,9 +342,15 @@ TEST_P(RedisOutageUnderLoad, CallsEndInTimeReconnectsAreBoundedAndTheStoreRecove
     // to what they were: none leaked through the outage.
     EXPECT_TRUE(WaitFor([&] { return CountFds() <= fds_warm; }, milliseconds(3000)))
         << "descriptors: " << fds_warm << " before the outage, " << CountFds() << " after";
-    std::printf("%s: descriptors %d before the outage, %d after; reconnects counted by the store: %llu\n",
-                OutageName(outage), fds_warm, CountFds(),
+    const int64_t rss_after = ResidentBytes();
+    std::printf("%s: descriptors %d before the outage, %d after; resident memory %.1f MiB before, %.1f MiB after; "
+                "reconnects counted by the store: %llu\n",
+                OutageName(outage), fds_warm, CountFds(), static_cast<double>(rss_warm) / (1 << 20),
+                static_cast<double>(rss_after) / (1 << 20),
                 static_cast<unsigned long long>(recorder.Counter("sluice_redis_reconnects_total")));
+    // Thousands of failed calls leave no trace in memory (the calls' own
+    // records, a few hundred KiB, included).
+    EXPECT_LE(rss_after - rss_warm, int64_t{8} << 20);
   }
   EXPECT_TRUE(WaitFor([&] { return CountFds() <= fds_before; }, milliseconds(3000)))
       << "descriptors: " << fds_before << " before the store, " << CountFds() << " after it";
