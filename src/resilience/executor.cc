@@ -4,6 +4,7 @@
 #include "resilience/executor.h"
 
 #include <algorithm>
+#include <limits>
 
 namespace sluice::resilience {
 
@@ -47,16 +48,18 @@ bool Executor::Cancel(uint64_t task) {
 }
 
 bool Executor::AddTimer(Clock::Monotonic at, std::function<void()> fn, TimerId* id) {
-  bool first = false;
+  bool wake = false;
   {
     std::lock_guard lock(state_->mu);
     if (state_->stopping) return false;
     const TimerId tid{at.time_since_epoch().count(), state_->next_seq++};
-    auto it = state_->timers.emplace(std::make_pair(tid.at, tid.seq), std::move(fn)).first;
-    first = it == state_->timers.begin();
+    state_->timers.emplace(std::make_pair(tid.at, tid.seq), std::move(fn));
+    // Most timers are deadlines later than the one the thread already waits
+    // for: those need no wake-up (one per call would cost a context switch).
+    wake = tid.at < state_->sleeping_until;
     if (id != nullptr) *id = tid;
   }
-  if (first) state_->timer_cv.notify_one();
+  if (wake) state_->timer_cv.notify_one();
   return true;
 }
 
@@ -88,16 +91,14 @@ void Executor::WorkerLoop(std::shared_ptr<State> state) {
 }
 
 void Executor::TimerLoop(std::shared_ptr<State> state) {
+  constexpr int64_t kForever = std::numeric_limits<int64_t>::max();
   const bool real = &state->clock == &Clock::Real();
+  int64_t last_until = 0;  // real clock: the time it last slept to
   std::unique_lock lock(state->mu);
   while (!state->stopping) {
-    if (state->timers.empty()) {
-      state->timer_cv.wait(lock);
-      continue;
-    }
-    const auto first = state->timers.begin();
     const int64_t now = state->clock.MonotonicNow().time_since_epoch().count();
-    if (first->first.first <= now) {
+    if (!state->timers.empty() && state->timers.begin()->first.first <= now) {
+      const auto first = state->timers.begin();
       std::function<void()> fn = std::move(first->second);
       state->timers.erase(first);
       lock.unlock();
@@ -106,12 +107,29 @@ void Executor::TimerLoop(std::shared_ptr<State> state) {
       lock.lock();
       continue;
     }
-    const std::chrono::nanoseconds left(first->first.first - now);
     if (real) {
-      state->timer_cv.wait_for(lock, left);
+      // With no timer left (they were cancelled), still sleep to the time
+      // already chosen, so that new later timers need not wake the thread.
+      int64_t until = state->timers.empty() ? (last_until > now ? last_until : kForever)
+                                            : state->timers.begin()->first.first;
+      last_until = until;
+      state->sleeping_until = until;
+      if (until == kForever) {
+        state->timer_cv.wait(lock);
+      } else {
+        state->timer_cv.wait_until(lock, Clock::Monotonic(std::chrono::nanoseconds(until)));
+      }
+    } else if (state->timers.empty()) {
+      state->sleeping_until = kForever;
+      state->timer_cv.wait(lock);
     } else {
-      state->timer_cv.wait_for(lock, std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(1)));
+      // Another clock cannot be waited on: re-read it every millisecond.
+      const int64_t first = state->timers.begin()->first.first;
+      state->sleeping_until = first;
+      state->timer_cv.wait_for(lock, std::min<std::chrono::nanoseconds>(std::chrono::nanoseconds(first - now),
+                                                                        std::chrono::milliseconds(1)));
     }
+    state->sleeping_until = 0;
   }
 }
 

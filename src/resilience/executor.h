@@ -95,6 +95,10 @@ class Executor {
     uint64_t next_task = 1;
     std::map<std::pair<int64_t, uint64_t>, std::function<void()>> timers;
     uint64_t next_seq = 0;
+    // While the timer thread waits: the monotonic time (ns) it will wake at
+    // by itself, INT64_MAX if only a notify wakes it; 0 while it is awake.
+    // AddTimer() notifies only for a timer due before that.
+    int64_t sleeping_until = 0;
     size_t busy = 0;
     size_t running_threads = 0;
   };
