@@ -115,6 +115,13 @@
 //   sluice_resilience_overshoot_units_total{store,mode}  mode: open, fallback
 //   sluice_circuit_breaker_* with breaker = options.name (see circuit_breaker.h)
 //
+// Destruction: answers every call still waiting (kDeadlineExceeded for an
+// attempt in progress, kUnavailable otherwise), then waits up to 200 ms of
+// real time for store calls running on workers. A worker still inside a hung
+// store call after that is left to finish on its own: it keeps what it uses
+// (the wrapped store, the call's copies) alive and drops its late answer.
+// The injected clock must outlive such a worker.
+//
 // Thread-safety: thread-safe, as every Store.
 //
 // Errors: NewResilientStore returns kInvalidArgument naming a bad option. Calls

@@ -431,6 +431,19 @@ TEST_F(ResilientStoreTest, BreakerOpensOnFailuresAndKeepsCallsOff) {
   EXPECT_EQ(s->breaker_state(), BreakerState::kClosed);
 }
 
+TEST_F(ResilientStoreTest, MetricsOnlyBreakerNeverKeepsCallsOff) {
+  faulty_->SetDefault(Fault::kUnavailable);
+  ResilientStoreOptions o = Options();
+  o.retry.max_attempts = 1;
+  o.breaker.minimum_calls = 4;
+  o.breaker.mode = BreakerMode::kMetricsOnly;
+  auto s = Make(o);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE(s->Decide("k", window10_)->degraded);
+  EXPECT_EQ(faulty_->calls(), 8) << "every call still reached the store";
+  EXPECT_EQ(s->breaker_state(), BreakerState::kOpen) << "but the breaker says what it would do";
+  EXPECT_EQ(s->GetResilienceStats().rejected_breaker_open, 0u);
+}
+
 TEST_F(ResilientStoreTest, HungProbeCountsAsFailure) {
   faulty_->SetDefault(Fault::kHang);
   ResilientStoreOptions o = Options();
