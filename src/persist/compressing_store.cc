@@ -5,6 +5,8 @@
 
 #include "sluice/compressing_store.h"
 
+#include "sluice/store_wrapper.h"
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,24 +17,12 @@ namespace {
 constexpr char kMethodRaw = 0;
 constexpr char kMethodCompressed = 1;
 
-class CompressingStore final : public Store {
+// Decisions, deletes and the rest pass through StoreWrapper unchanged; only
+// the calls that carry opaque values are overridden.
+class CompressingStore final : public StoreWrapper {
  public:
   CompressingStore(std::shared_ptr<Store> base, CompressingStoreOptions options)
-      : base_(std::move(base)), options_(std::move(options)) {}
-
-  std::string_view name() const override { return base_->name(); }
-  Clock& clock() const override { return base_->clock(); }
-
-  Result<Decision> Decide(const DecideRequest& request) override { return base_->Decide(request); }
-  std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override {
-    return base_->DecideBatch(requests);
-  }
-  Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override {
-    return base_->DecideAll(requests);
-  }
-  void DecideAsync(const DecideRequest& request, std::function<void(Result<Decision>)> done) override {
-    base_->DecideAsync(request, std::move(done));
-  }
+      : StoreWrapper(std::move(base)), options_(std::move(options)) {}
 
   Result<std::optional<Record>> AtomicUpdate(std::string_view key, const UpdateFn& fn,
                                              const UpdateOptions& options) override {
@@ -63,7 +53,7 @@ class CompressingStore final : public Store {
       }
       return update;
     };
-    Result<std::optional<Record>> result = base_->AtomicUpdate(key, wrapped, options);
+    Result<std::optional<Record>> result = base().AtomicUpdate(key, wrapped, options);
     SLUICE_RETURN_IF_ERROR(decode_error);
     if (!result.ok() || !result->has_value()) return result;
     SLUICE_ASSIGN_OR_RETURN(Record plain, Decode(std::move(**result)));
@@ -71,24 +61,24 @@ class CompressingStore final : public Store {
   }
 
   Result<std::optional<Record>> Get(std::string_view key) override {
-    SLUICE_ASSIGN_OR_RETURN(std::optional<Record> stored, base_->Get(key));
+    SLUICE_ASSIGN_OR_RETURN(std::optional<Record> stored, base().Get(key));
     if (!stored.has_value()) return stored;
     SLUICE_ASSIGN_OR_RETURN(Record plain, Decode(std::move(*stored)));
     return std::optional<Record>(std::move(plain));
   }
 
+  using Store::Put;
   Status Put(const Record& record) override {
     const auto* bytes = std::get_if<std::string>(&record.value);
-    if (bytes == nullptr) return base_->Put(record);
+    if (bytes == nullptr) return base().Put(record);
     SLUICE_ASSIGN_OR_RETURN(std::string stored, Encode(*bytes));
-    return base_->Put(Record{record.key, std::move(stored), record.expires_at_ns, record.fencing_token});
+    return base().Put(Record{record.key, std::move(stored), record.expires_at_ns, record.fencing_token});
   }
 
-  Status Delete(std::string_view key) override { return base_->Delete(key); }
 
   Status Scan(std::string_view prefix, const ScanVisitor& visit) override {
     Status decode_error;
-    Status s = base_->Scan(prefix, [&](const Record& stored) {
+    Status s = base().Scan(prefix, [&](const Record& stored) {
       Result<Record> plain = Decode(stored);
       if (!plain.ok()) {
         decode_error = plain.status();
@@ -100,9 +90,6 @@ class CompressingStore final : public Store {
     return s;
   }
 
-  Status Flush() override { return base_->Flush(); }
-  StoreStats Stats() const override { return base_->Stats(); }
-  Status Health() override { return base_->Health(); }
 
  private:
   static std::string Frame(char method, std::string_view name, std::string_view body) {
@@ -164,7 +151,6 @@ class CompressingStore final : public Store {
     return record;
   }
 
-  std::shared_ptr<Store> base_;
   CompressingStoreOptions options_;
 };
 
