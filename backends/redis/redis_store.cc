@@ -549,14 +549,26 @@ class RedisStore final : public Store {
     return client;
   }
 
-  // Exports a measured skew, and warns when it is past the threshold.
-  void ReportSkew(const Endpoint& server, std::chrono::nanoseconds skew) const {
+  // Exports a measured skew, and warns when it is past the threshold: when
+  // it gets there, then at most once a minute while it stays (Health()
+  // measures at every readiness probe).
+  void ReportSkew(const Endpoint& server, std::chrono::nanoseconds skew) {
     const Observer& observer = options_.observer;
     const std::string name = server.ToString();
     const MetricLabel labels[] = {{"store", "redis"}, {"server", name}};
     const double seconds = std::chrono::duration<double>(skew).count();
     observer.sink().SetGauge("sluice_store_clock_skew_seconds", labels, seconds);
-    if (std::chrono::abs(skew) > options_.clock_skew_warning) {
+    const bool skewed = std::chrono::abs(skew) > options_.clock_skew_warning;
+    bool warn = false;
+    {
+      std::lock_guard<std::mutex> lock(skew_mu_);
+      const SteadyClock::time_point now = SteadyClock::now();
+      bool& was_skewed = skewed_[name];
+      warn = skewed && (!was_skewed || now - last_skew_warning_ >= std::chrono::minutes(1));
+      was_skewed = skewed;
+      if (warn) last_skew_warning_ = now;
+    }
+    if (warn) {
       char text[64];
       std::snprintf(text, sizeof(text), "%.3f s %s", std::abs(seconds), seconds > 0 ? "ahead of" : "behind");
       observer.log().Log(LogLevel::kWarning, "redis",
@@ -826,6 +838,10 @@ class RedisStore final : public Store {
 
   const RedisStoreOptions options_;
   Clock* clock_;
+  // Declared before client_: its I/O thread reports skews until it stops.
+  std::mutex skew_mu_;
+  std::map<std::string, bool> skewed_;             // guarded by skew_mu_: by server, past the threshold
+  SteadyClock::time_point last_skew_warning_{};  // guarded by skew_mu_
   mutable RedisClient client_;
   RandomTokens tokens_;
   std::atomic<uint64_t> next_version_{std::stoull(tokens_.Next(1), nullptr, 16)};

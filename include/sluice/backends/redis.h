@@ -67,8 +67,10 @@
 // Health() read the server's TIME; the skew (this clock minus the server's,
 // corrected by half the round trip) is set as the gauge
 // sluice_store_clock_skew_seconds{store="redis",server=...}, and logged as a
-// warning when it exceeds `clock_skew_warning`. MeasureClockSkew() measures
-// it on demand.
+// warning when it exceeds `clock_skew_warning` (when it gets there, then at
+// most once a minute while it stays). MeasureClockSkew() measures it on
+// demand. A connection lives long, so the periodic measurement is Health()'s:
+// call it periodically (the daemon's readiness probe does).
 //
 // Health() is one PING (TIME in client-time mode) per master, at most
 // `health_timeout` each: cheap enough for a readiness probe.
