@@ -43,13 +43,15 @@
 //     Fail modes answer kConsume and kPeek. kRefund and kReset change state
 //     that cannot be faked: when the store fails they return its error in
 //     every mode. A caller error from the store is returned as is.
-//   - Fallback share. With `instances` = n, the local policy is the configured
-//     one with limit floor(limit / n) (at least 1); for token bucket and GCRA
-//     the refill interval is multiplied by n, so the local refill rate is
-//     exactly 1/n of the configured one. So n instances together admit at most
-//     the configured limit while the store is down, except that a limit below
-//     n still gives each instance 1. A cost above the local limit is denied
-//     (degraded), not an error.
+//   - Fallback share. With n instances (fallback.instances, or the count
+//     discovered through the store: fallback.discover_instances), the local
+//     policy is the configured one with limit floor(limit / n) (at least 1);
+//     for token bucket and GCRA the refill interval is multiplied by n, so the
+//     local refill rate is exactly 1/n of the configured one. So n instances
+//     together admit at most the configured limit while the store is down,
+//     except that a limit below n still gives each instance 1. A cost above
+//     the local limit is denied (degraded), not an error. Each instance's local
+//     state starts empty, and is lost on restart.
 //   - Reconciliation. Units admitted locally under kFallback are recorded per
 //     (key, policy) as debt, in a map of at most reconcile.max_keys entries
 //     (admissions for further keys are counted as dropped). Reconcile()
@@ -113,6 +115,8 @@
 //   sluice_resilience_reconcile_units_total{store,result}  result: charged,
 //       over_limit, lost, expired, dropped
 //   sluice_resilience_overshoot_units_total{store,mode}  mode: open, fallback
+//   sluice_resilience_instances{store}  gauge: the instance count in use
+//   sluice_resilience_heartbeat_failures_total{store}
 //   sluice_circuit_breaker_* with breaker = options.name (see circuit_breaker.h)
 //
 // Destruction: answers every call still waiting (kDeadlineExceeded for an
@@ -205,6 +209,24 @@ struct SLUICE_EXPORT FallbackOptions {
   // Keys the local store holds (MemoryStoreOptions::max_keys); >= 1.
   // Default: 100,000.
   size_t max_keys = 100'000;
+
+  // Discover the instance count through the store while it is healthy: each
+  // instance keeps a heartbeat key `discovery_prefix + instance_id` (opaque,
+  // with a TTL of heartbeat_ttl), rewrites it every heartbeat_interval, and
+  // counts the live keys under the prefix with Scan. The count last
+  // discovered replaces `instances`; until a heartbeat has succeeded,
+  // `instances` applies. During an outage heartbeats fail and the last count
+  // stays. Default: false.
+  bool discover_instances = false;
+  // This instance's name, unique among those sharing the store (host:port, a
+  // pod name); required with discover_instances. Default: none.
+  std::string instance_id{};
+  // Non-empty. Default: "sluice:instances:".
+  std::string discovery_prefix = "sluice:instances:";
+  // > 0. Default: 10 s.
+  std::chrono::nanoseconds heartbeat_ttl = std::chrono::seconds(10);
+  // > 0 and < heartbeat_ttl. Default: 3 s.
+  std::chrono::nanoseconds heartbeat_interval = std::chrono::seconds(3);
 
   Status Validate() const;
 };
@@ -311,6 +333,10 @@ struct ResilienceStats {
   // Overshoot in units (see the file comment).
   uint64_t overshoot_open = 0;
   uint64_t overshoot_fallback = 0;
+  // The instance count the fallback uses (configured or discovered), and
+  // heartbeats that failed.
+  int64_t instances = 1;
+  uint64_t heartbeat_failures = 0;
   // Now: calls started and not yet answered (a running Reconcile() pass
   // counts as one until it has settled every debt it took), calls running on
   // workers (hung ones included), and timers pending (deadlines and backoffs).
@@ -371,6 +397,16 @@ class SLUICE_EXPORT ResilientStore : public StoreWrapper {
   // overlap (a second caller waits for the first pass). Skips the charges
   // while the breaker rejects (the debt stays).
   ReconcileResult Reconcile();
+
+  // With fallback.discover_instances: writes this instance's heartbeat and
+  // counts the live ones now (the background thread does the same every
+  // heartbeat_interval). Returns the count, which the fallback then uses; an
+  // error (and the count stays) when the store failed. kFailedPrecondition
+  // without discover_instances.
+  Result<int64_t> Heartbeat();
+
+  // The instance count the fallback divides limits by now.
+  int64_t instances() const;
 
   ResilienceStats GetResilienceStats() const;
 

@@ -70,6 +70,21 @@ Status RetryOptions::Validate() const {
 Status FallbackOptions::Validate() const {
   if (instances < 1) return InvalidArgumentError("resilient store: fallback.instances must be at least 1");
   if (max_keys < 1) return InvalidArgumentError("resilient store: fallback.max_keys must be at least 1");
+  if (discover_instances) {
+    if (instance_id.empty()) {
+      return InvalidArgumentError("resilient store: fallback.instance_id is required with discover_instances");
+    }
+    if (discovery_prefix.empty()) return InvalidArgumentError("resilient store: fallback.discovery_prefix is empty");
+    if (discovery_prefix.size() + instance_id.size() > kMaxKeyBytes) {
+      return InvalidArgumentError("resilient store: fallback.discovery_prefix + instance_id is longer than " +
+                                  std::to_string(kMaxKeyBytes) + " bytes");
+    }
+    if (heartbeat_ttl.count() <= 0) return InvalidArgumentError("resilient store: fallback.heartbeat_ttl must be positive");
+    if (heartbeat_interval.count() <= 0 || heartbeat_interval >= heartbeat_ttl) {
+      return InvalidArgumentError(
+          "resilient store: fallback.heartbeat_interval must be positive and shorter than heartbeat_ttl");
+    }
+  }
   return Status::Ok();
 }
 
@@ -296,6 +311,8 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
   std::atomic<uint64_t> next_call_id{0};
   std::atomic<size_t> async_in_flight{0};
   std::atomic<bool> stopping{false};
+  std::atomic<int64_t> discovered_instances{0};  // 0 until a heartbeat succeeded
+  std::atomic<uint64_t> heartbeat_failures{0};
 
   std::mutex debt_mu;
   std::unordered_map<std::string, Debt> debts;  // guarded by debt_mu
@@ -306,6 +323,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
   std::mutex rt_mu;
   std::condition_variable rt_cv;
   bool rt_wanted = false;  // guarded by rt_mu
+  bool hb_wanted = false;  // guarded by rt_mu
   bool rt_stop = false;    // guarded by rt_mu
   std::thread reconcile_thread;
   std::once_flag shutdown_once;
@@ -685,7 +703,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
   }
 
   Result<Decision> Fallback(std::string_view key, const Policy& policy, int64_t cost, Operation op) {
-    const Policy local_policy = ScalePolicy(policy, o.fallback.instances);
+    const Policy local_policy = ScalePolicy(policy, Instances());
     Decision d;
     if (cost > local_policy.limit && (op == Operation::kConsume || op == Operation::kPeek)) {
       d.allowed = false;
@@ -901,15 +919,90 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     return total;
   }
 
-  void ReconcilerLoop() {
+  int64_t Instances() const {
+    const int64_t d = discovered_instances.load(std::memory_order_relaxed);
+    return d > 0 ? d : o.fallback.instances;
+  }
+
+  // Writes this instance's heartbeat and counts the live ones.
+  Result<int64_t> Heartbeat() {
+    const FallbackOptions& f = o.fallback;
+    Record beat;
+    beat.key = f.discovery_prefix + f.instance_id;
+    beat.value = std::string();
+    beat.expires_at_ns = clock->NowNanos() + f.heartbeat_ttl.count();
+    Result<bool> written = RunOp<bool>("put", [beat](Store& s) -> Result<bool> {
+      SLUICE_RETURN_IF_ERROR(s.Put(beat));
+      return true;
+    });
+    Status put = written.ok() ? Status::Ok() : written.status();
+    int64_t count = 0;
+    if (put.ok()) {
+      Result<int64_t> counted =
+          RunOp<int64_t>("scan", [prefix = f.discovery_prefix](Store& s) -> Result<int64_t> {
+            int64_t n = 0;
+            SLUICE_RETURN_IF_ERROR(s.Scan(prefix, [&](const Record&) {
+              ++n;
+              return true;
+            }));
+            return n;
+          });
+      if (counted.ok()) {
+        count = *counted;
+      } else {
+        put = counted.status();
+      }
+    }
+    if (!put.ok() || count < 1) {
+      heartbeat_failures.fetch_add(1, std::memory_order_relaxed);
+      Count("sluice_resilience_heartbeat_failures_total");
+      if (put.ok()) put = InternalError("heartbeat: the scan did not find this instance's own heartbeat");
+      return put.WithContext("store \"" + o.name + "\": instance heartbeat");
+    }
+    const int64_t before = discovered_instances.exchange(count, std::memory_order_relaxed);
+    const MetricLabel labels[] = {{"store", o.name}};
+    o.observer.sink().SetGauge("sluice_resilience_instances", labels, static_cast<double>(count));
+    if (before != count) {
+      Logger& log = o.observer.log();
+      if (log.Enabled(LogLevel::kInfo)) {
+        log.Log(LogLevel::kInfo, "resilience",
+                "store \"" + o.name + "\": " + std::to_string(count) +
+                    " instances share each limit in fallback (was " +
+                    std::to_string(before > 0 ? before : o.fallback.instances) + ")");
+      }
+    }
+    return count;
+  }
+
+  // Asks the maintenance thread for a heartbeat every heartbeat_interval.
+  void ScheduleHeartbeat() {
+    auto self = shared_from_this();
+    (void)executor->AddTimer(clock->MonotonicNow() + o.fallback.heartbeat_interval, [self] {
+      {
+        std::lock_guard lock(self->rt_mu);
+        self->hb_wanted = true;
+      }
+      self->rt_cv.notify_one();
+      self->ScheduleHeartbeat();
+    });
+  }
+
+  // The maintenance thread: reconciliation and heartbeats, which call the
+  // store and so must not run on the timer thread or a worker.
+  void MaintenanceLoop() {
     for (;;) {
+      bool reconcile = false;
+      bool heartbeat = false;
       {
         std::unique_lock lock(rt_mu);
-        rt_cv.wait(lock, [&] { return rt_stop || rt_wanted; });
+        rt_cv.wait(lock, [&] { return rt_stop || rt_wanted || hb_wanted; });
         if (rt_stop) return;
-        rt_wanted = false;
+        reconcile = rt_wanted;
+        heartbeat = hb_wanted;
+        rt_wanted = hb_wanted = false;
       }
-      (void)Reconcile();
+      if (heartbeat) (void)Heartbeat();
+      if (reconcile) (void)Reconcile();
     }
   }
 
@@ -1076,7 +1169,7 @@ Result<MultiDecision> ResilientStore::DecideAll(std::span<const DecideRequest> r
       scaled.reserve(copies->size());
       bool too_big = false;
       for (const auto& c : *copies) {
-        scaled.push_back(ScalePolicy(c.policy, m.o.fallback.instances));
+        scaled.push_back(ScalePolicy(c.policy, m.Instances()));
         if (c.cost > scaled.back().limit && (c.op == Operation::kConsume || c.op == Operation::kPeek)) {
           too_big = true;
         }
@@ -1188,6 +1281,15 @@ BreakerState ResilientStore::breaker_state() const { return impl_->breaker->stat
 
 ReconcileResult ResilientStore::Reconcile() { return impl_->Reconcile(); }
 
+Result<int64_t> ResilientStore::Heartbeat() {
+  if (!impl_->o.fallback.discover_instances) {
+    return FailedPreconditionError("Heartbeat: fallback.discover_instances is off");
+  }
+  return impl_->Heartbeat();
+}
+
+int64_t ResilientStore::instances() const { return impl_->Instances(); }
+
 ResilienceStats ResilientStore::GetResilienceStats() const {
   Impl& m = *impl_;
   const Counters& c = m.c;
@@ -1210,6 +1312,8 @@ ResilienceStats ResilientStore::GetResilienceStats() const {
   s.fallback_denied = ld(c.fallback_denied);
   s.reconcile_passes = ld(c.reconcile_passes);
   s.overshoot_open = ld(c.overshoot_open);
+  s.instances = m.Instances();
+  s.heartbeat_failures = m.heartbeat_failures.load(std::memory_order_relaxed);
   s.in_flight = ld(c.in_flight);
   {
     // Debt and its outcomes change together under debt_mu: read them together.
@@ -1269,8 +1373,17 @@ Result<std::shared_ptr<ResilientStore>> NewResilientStore(std::shared_ptr<Store>
   mo.observer = impl->o.observer;
   SLUICE_ASSIGN_OR_RETURN(impl->local, MemoryStore::Create(mo));
   impl->executor = std::make_unique<Executor>(*impl->clock, impl->o.workers, impl->o.max_queued);
-  if (impl->o.reconcile.enabled && impl->o.reconcile.automatic) {
-    impl->reconcile_thread = std::thread([raw] { raw->ReconcilerLoop(); });
+  const bool discover = impl->o.fallback.discover_instances;
+  if ((impl->o.reconcile.enabled && impl->o.reconcile.automatic) || discover) {
+    impl->reconcile_thread = std::thread([raw] { raw->MaintenanceLoop(); });
+  }
+  if (discover) {
+    {
+      std::lock_guard lock(impl->rt_mu);
+      impl->hb_wanted = true;  // a first heartbeat at once
+    }
+    impl->rt_cv.notify_one();
+    impl->ScheduleHeartbeat();
   }
   return std::shared_ptr<ResilientStore>(new ResilientStore(std::move(base), std::move(impl)));
 }

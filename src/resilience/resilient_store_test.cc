@@ -99,6 +99,19 @@ TEST_F(ResilientStoreTest, ValidatesOptions) {
       {[](auto& o) { o.fallback.instances = 0; }, "fallback.instances"},
       {[](auto& o) { o.fallback.max_keys = 0; }, "fallback.max_keys"},
       {[](auto& o) { o.reconcile.max_keys = 0; }, "reconcile.max_keys"},
+      {[](auto& o) { o.fallback.discover_instances = true; }, "fallback.instance_id"},
+      {[](auto& o) {
+         o.fallback.discover_instances = true;
+         o.fallback.instance_id = "a";
+         o.fallback.discovery_prefix = "";
+       },
+       "discovery_prefix"},
+      {[](auto& o) {
+         o.fallback.discover_instances = true;
+         o.fallback.instance_id = "a";
+         o.fallback.heartbeat_interval = o.fallback.heartbeat_ttl;
+       },
+       "heartbeat_interval"},
   };
   for (const Case& c : cases) {
     ResilientStoreOptions o = Options();
@@ -646,6 +659,53 @@ TEST_F(ReconcileTest, RunsByItselfWhenTheStoreRecovers) {
   ASSERT_TRUE(WaitUntil([&] { return s->GetResilienceStats().reconcile_charged == 3; }));
   EXPECT_EQ(s->GetResilienceStats().debt_units, 0u);
   EXPECT_EQ(BaseConsume("k", window10_).remaining, 5) << "1 probe + 3 charged + 1";
+}
+
+TEST_F(ResilientStoreTest, DiscoversTheInstanceCountWhileHealthy) {
+  auto options_for = [&](std::string id) {
+    ResilientStoreOptions o = Options();
+    o.fail_mode = FailMode::kFallback;
+    o.fallback.discover_instances = true;
+    o.fallback.instance_id = std::move(id);
+    o.fallback.heartbeat_ttl = 10s;
+    o.fallback.heartbeat_interval = 3s;
+    return o;
+  };
+  auto heartbeats = [&] {
+    int n = 0;
+    EXPECT_TRUE(faulty_->base().Scan("sluice:instances:", [&](const Record&) { return ++n > 0; }).ok());
+    return n;
+  };
+  auto a = Make(options_for("a"));
+  EXPECT_EQ(a->Heartbeat().value_or(-1), 1);
+  auto b = Make(options_for("b"));
+  ASSERT_TRUE(WaitUntil([&] { return b->instances() == 2; })) << "b's first heartbeat runs at once";
+  EXPECT_EQ(a->Heartbeat().value_or(-1), 2);
+  EXPECT_EQ(a->instances(), 2);
+  EXPECT_EQ(a->GetResilienceStats().instances, 2);
+  EXPECT_EQ(metrics_.gauge("sluice_resilience_instances{store=t}"), 2);
+
+  // During an outage the fallback uses the last count: half of 10 each.
+  a->breaker().SetMode(BreakerMode::kForcedOpen);
+  int allowed = 0;
+  for (int i = 0; i < 8; ++i) allowed += a->Decide("k", window10_)->allowed ? 1 : 0;
+  EXPECT_EQ(allowed, 5);
+  EXPECT_EQ(a->Heartbeat().status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(a->instances(), 2) << "a failed heartbeat keeps the last count";
+
+  // b goes away; once its heartbeat expires, a counts itself alone.
+  b.reset();
+  EXPECT_EQ(heartbeats(), 2);
+  clock_.Advance(11s);
+  EXPECT_EQ(heartbeats(), 0);
+  a->breaker().SetMode(BreakerMode::kNormal);
+  EXPECT_EQ(a->Heartbeat().value_or(-1), 1);
+  EXPECT_EQ(a->instances(), 1);
+  EXPECT_GE(a->GetResilienceStats().heartbeat_failures, 1u);
+
+  auto plain = Make(Options());
+  EXPECT_EQ(plain->Heartbeat().status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(plain->instances(), 1);
 }
 
 TEST_F(ResilientStoreTest, HealthGoesThroughTheBreakerAndDeadline) {
