@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
@@ -135,6 +136,37 @@ TEST_F(RedisConnectionTest, ServerClosingTheConnectionFailsLaterCommands) {
       << r.status().ToString();
   EXPECT_FALSE(conn_->connected());
   EXPECT_EQ(conn_->Call({"PING"}).status().code(), StatusCode::kUnavailable);
+}
+
+// ConnectAsync on the I/O thread: the handshake's reply comes with the
+// connection, which then works as any other.
+TEST_F(RedisConnectionTest, ConnectAsyncHandsOverTheHandshakeReply) {
+  std::promise<Result<Connected>> promise;
+  Connection::ConnectAsync(io_, endpoint_, milliseconds(2000), {"ECHO", "hello"},
+                           [&promise](Result<Connected> r) { promise.set_value(std::move(r)); });
+  std::future<Result<Connected>> result = promise.get_future();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  Result<Connected> c = result.get();
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->handshake.str, "hello");
+  EXPECT_GT(c->round_trip.count(), 0);
+  EXPECT_TRUE(c->connection->connected());
+  EXPECT_EQ(c->connection->Call({"PING"})->str, "PONG");
+  // Close() counts at once: nobody picks a connection on its way out.
+  c->connection->Close();
+  EXPECT_FALSE(c->connection->connected());
+}
+
+TEST(RedisConnect, ConnectAsyncToNothingIsUnavailable) {
+  IoThread io;
+  Endpoint nowhere;
+  nowhere.unix_socket = "/nonexistent/sluice/redis.sock";
+  std::promise<Result<Connected>> promise;
+  Connection::ConnectAsync(io, nowhere, milliseconds(500), {"PING"},
+                           [&promise](Result<Connected> r) { promise.set_value(std::move(r)); });
+  std::future<Result<Connected>> result = promise.get_future();
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(result.get().status().code(), StatusCode::kUnavailable);
 }
 
 TEST(RedisEndpoint, Parse) {
