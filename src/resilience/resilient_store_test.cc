@@ -29,7 +29,12 @@ using testing::SimulatedClock;
 class ResilientStoreTest : public ::testing::Test {
  protected:
   void SetUp() override { faulty_ = FaultyStore::Make(clock_); }
-  void TearDown() override { faulty_->Release(); }
+  // A hung call may still hold a worker of a store the test already dropped:
+  // let it finish before the clock it reads goes away with the fixture.
+  void TearDown() override {
+    faulty_->Release();
+    EXPECT_TRUE(WaitUntil([&] { return faulty_.use_count() == 1; })) << "a worker is still inside the store";
+  }
 
   ResilientStoreOptions Options() {
     ResilientStoreOptions o;
