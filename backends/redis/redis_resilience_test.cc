@@ -619,8 +619,11 @@ TEST(RedisResilience, ClientTimeModeMeasuresAndWarnsAboutClockSkew) {
   std::map<std::string, double> gauges = recorder.Gauges("sluice_store_clock_skew_seconds,store=redis,server=");
   ASSERT_EQ(gauges.size(), 1u);
   EXPECT_NEAR(gauges.begin()->second, 3600.0, 1.0);
-  // 3600 s less the milliseconds since the clock was set: "3599.98x s ahead of".
-  EXPECT_GE(recorder.Logged("clock skew: this process's clock is 3599."), 1);
+  // 3600 s less the milliseconds since the clock was set, to 3 decimals:
+  // "3599.98x s ahead of", or "3600.000" when under half a millisecond passed.
+  EXPECT_EQ(recorder.Logged("clock skew: this process's clock is 3599.") +
+                recorder.Logged("clock skew: this process's clock is 3600.000"),
+            1);
   EXPECT_GE(recorder.Logged("s ahead of the clock of"), 1);
 
   Result<std::chrono::nanoseconds> skew = MeasureClockSkew(**store);
