@@ -52,9 +52,13 @@
 //     except that a limit below n still gives each instance 1. A cost above
 //     the local limit is denied (degraded), not an error. Each instance's local
 //     state starts empty, and is lost on restart.
-//   - Reconciliation. Units admitted locally under kFallback are recorded per
-//     (key, policy) as debt, in a map of at most reconcile.max_keys entries
-//     (admissions for further keys are counted as dropped). Reconcile()
+//   - Reconciliation. Units admitted locally under kFallback for a call the
+//     store provably did not run (kUnavailable, the breaker open, no free
+//     worker) are recorded per (key, policy) as debt, in a map of at most
+//     reconcile.max_keys entries (admissions for further keys are counted as
+//     dropped). Units admitted for a call that reached its deadline are not:
+//     the store may still apply that call (a paused server works through its
+//     queue when it resumes), so they are counted as lost instead. Reconcile()
 //     charges each debt to the store with kConsume of min(debt, limit); when
 //     that is denied it charges what the store still had (the decision's
 //     `remaining`). Each debt is taken out of the map before it is charged,
@@ -337,9 +341,9 @@ struct ResilienceStats {
   // heartbeats that failed.
   int64_t instances = 1;
   uint64_t heartbeat_failures = 0;
-  // Now: calls started and not yet answered (a running Reconcile() pass
-  // counts as one until it has settled every debt it took), calls running on
-  // workers (hung ones included), and timers pending (deadlines and backoffs).
+  // Now: calls started and not yet answered (each holds one deadline timer),
+  // calls running on workers (hung ones included), and timers pending
+  // (deadlines, backoffs, and with instance discovery one heartbeat timer).
   uint64_t in_flight = 0;
   uint64_t busy_workers = 0;
   uint64_t pending_timers = 0;
@@ -348,6 +352,9 @@ struct ResilienceStats {
   // skip). A test driving a simulated clock should let these start before it
   // moves time.
   uint64_t queued = 0;
+  // 1 while a Reconcile() pass runs (its charges are calls in flight; the
+  // debt it took counts in debt_units until each entry is settled).
+  uint64_t reconcile_running = 0;
   BreakerState breaker_state = BreakerState::kClosed;
   BreakerMode breaker_mode = BreakerMode::kNormal;
 };
@@ -374,7 +381,8 @@ class SLUICE_EXPORT ResilientStore : public StoreWrapper {
   std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override;
   Result<MultiDecision> DecideAll(std::span<const DecideRequest> requests) override;
   // `done` is called exactly once, by the deadline: possibly on this thread,
-  // a worker, the store's own thread or the timer thread.
+  // a worker, the store's own thread or the timer thread. It should return
+  // quickly: on the timer thread it delays other calls' deadlines.
   void DecideAsync(const DecideRequest& request, std::function<void(Result<Decision>)> done) override;
   Result<std::optional<Record>> AtomicUpdate(std::string_view key, const UpdateFn& fn,
                                              const UpdateOptions& options = {}) override;

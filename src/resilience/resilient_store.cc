@@ -311,6 +311,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
   std::atomic<uint64_t> next_call_id{0};
   std::atomic<size_t> async_in_flight{0};
   std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> reconcile_running{0};  // passes running (0 or 1)
   std::atomic<int64_t> discovered_instances{0};  // 0 until a heartbeat succeeded
   std::atomic<uint64_t> heartbeat_failures{0};
 
@@ -356,14 +357,14 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     budget->RecordCall();
     Executor::TimerId tid;
     auto self = shared_from_this();
+    bool armed = false;
     {
       // Held so that the timer cannot answer before its id is recorded.
       std::lock_guard lock(call->mu);
-      if (executor->AddTimer(call->deadline_at, [self, call] { self->OnDeadline(call); }, &tid)) {
-        call->deadline_timer = tid;
-      }
+      armed = executor->AddTimer(call->deadline_at, [self, call] { self->OnDeadline(call); }, &tid);
+      if (armed) call->deadline_timer = tid;
     }
-    if (!call->deadline_timer.has_value()) {
+    if (!armed) {
       Finish(call, Result<T>(UnavailableError(std::string(call->name) + ": the resilient store is shut down")));
       return;
     }
@@ -702,7 +703,21 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     return dropped;
   }
 
-  Result<Decision> Fallback(std::string_view key, const Policy& policy, int64_t cost, Operation op) {
+  // Units admitted locally for a call the store failed with `why`. Only a
+  // call that provably did not run becomes debt: one that hit its deadline
+  // may yet be applied by the store (a paused server works through its
+  // queue when it resumes), so charging it again would count it twice. Its
+  // units are counted as lost instead (an undercount of at most the calls in
+  // flight when the store went away, never a double count).
+  void RecordLocalAdmission(std::string_view key, const Policy& policy, int64_t cost, const Status& why) {
+    if (why.code() != StatusCode::kDeadlineExceeded) return AddDebt(key, policy, cost);
+    if (!o.reconcile.enabled || cost <= 0) return;
+    c.reconcile_lost.fetch_add(static_cast<uint64_t>(cost), std::memory_order_relaxed);
+    Count("sluice_resilience_reconcile_units_total", "result", "lost", static_cast<uint64_t>(cost));
+  }
+
+  Result<Decision> Fallback(std::string_view key, const Policy& policy, int64_t cost, Operation op,
+                            const Status& why) {
     const Policy local_policy = ScalePolicy(policy, Instances());
     Decision d;
     if (cost > local_policy.limit && (op == Operation::kConsume || op == Operation::kPeek)) {
@@ -722,7 +737,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     if (d.allowed) {
       c.fallback_allowed.fetch_add(1, std::memory_order_relaxed);
       Count("sluice_resilience_fallback_decisions_total", "allowed", "true");
-      if (op == Operation::kConsume) AddDebt(key, policy, cost);
+      if (op == Operation::kConsume) RecordLocalAdmission(key, policy, cost, why);
     } else {
       c.fallback_denied.fetch_add(1, std::memory_order_relaxed);
       Count("sluice_resilience_fallback_decisions_total", "allowed", "false");
@@ -749,7 +764,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
         CountDecision("fail_closed", c.decisions_fail_closed);
         return ClosedDecision(policy, breaker->options().open_duration);
       case FailMode::kFallback:
-        return Fallback(key, policy, cost, op);
+        return Fallback(key, policy, cost, op, status);
       case FailMode::kError:
         break;
     }
@@ -879,8 +894,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
     std::lock_guard pass(reconcile_mu);
     ReconcileResult total;
     if (breaker->rejecting()) return total;
-    // A pass counts as a call in flight until every debt it took is settled.
-    c.in_flight.fetch_add(1, std::memory_order_relaxed);
+    reconcile_running.fetch_add(1, std::memory_order_relaxed);
     std::unordered_map<std::string, Debt> taken;
     {
       std::lock_guard lock(debt_mu);
@@ -904,7 +918,7 @@ struct ResilientStore::Impl : std::enable_shared_from_this<ResilientStore::Impl>
       if (defer) deferred = std::move(d);
       SettleDebt(units, r, std::move(deferred));
     }
-    c.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    reconcile_running.fetch_sub(1, std::memory_order_relaxed);
     if (total.entries > 0) {
       Logger& log = o.observer.log();
       const LogLevel level = total.lost + total.over_limit > 0 ? LogLevel::kWarning : LogLevel::kInfo;
@@ -1200,7 +1214,7 @@ Result<MultiDecision> ResilientStore::DecideAll(std::span<const DecideRequest> r
         m.c.fallback_allowed.fetch_add(n, std::memory_order_relaxed);
         m.Count("sluice_resilience_fallback_decisions_total", "allowed", "true", n);
         for (const auto& c : *copies) {
-          if (c.op == Operation::kConsume) m.AddDebt(c.key, c.policy, c.cost);
+          if (c.op == Operation::kConsume) m.RecordLocalAdmission(c.key, c.policy, c.cost, r.status());
         }
       } else {
         m.c.fallback_denied.fetch_add(n, std::memory_order_relaxed);
@@ -1315,6 +1329,7 @@ ResilienceStats ResilientStore::GetResilienceStats() const {
   s.instances = m.Instances();
   s.heartbeat_failures = m.heartbeat_failures.load(std::memory_order_relaxed);
   s.in_flight = ld(c.in_flight);
+  s.reconcile_running = ld(m.reconcile_running);
   {
     // Debt and its outcomes change together under debt_mu: read them together.
     std::lock_guard lock(m.debt_mu);
