@@ -102,7 +102,7 @@ class CuttingProxy {
         }
         const int to = i == 0 ? server : client;
         for (ssize_t done = 0; done < n;) {
-          const ssize_t w = write(to, buf + done, static_cast<size_t>(n - done));
+          const ssize_t w = send(to, buf + done, static_cast<size_t>(n - done), MSG_NOSIGNAL);
           if (w <= 0) {
             open = false;
             break;
