@@ -211,20 +211,21 @@ class Harness {
   }
 
   // True when nothing can make progress without simulated time moving: every
-  // busy worker is sleeping or hanging in the injector, no call waits for a
-  // free worker, and (with
-  // `need_call`) a call has started in the resilient store, so it has armed
-  // its deadline and waits for the store, a backoff or the deadline. A
-  // heuristic (the counts are read one after another); a wrong answer only
-  // moves time a step early, which the invariants allow for.
+  // busy worker is sleeping or hanging in the injector and no queued call
+  // can start; and, with `need_call`, the current operation's call waits on
+  // time: for a backoff timer, in the injector (sleeping or hanging), or for
+  // a worker. A heuristic (the counts are read one after another); a wrong
+  // answer moves time a step early, which the invariants allow for.
   bool Blocked(bool need_call = true) {
     const ResilienceStats s = store_->GetResilienceStats();
-    if (need_call && s.in_flight == 0) return false;
-    // A queued call starts as soon as a worker is free.
-    if (s.queued > 0 && s.busy_workers < static_cast<uint64_t>(store_->options().workers)) return false;
     const size_t inside = faulty_->in_flight();
     const size_t blocked = faulty_->hung_now() + faulty_->sleeping_now();
-    return s.busy_workers == inside && inside == blocked;
+    if (s.busy_workers != inside || inside != blocked) return false;
+    const bool workers_free = s.busy_workers < static_cast<uint64_t>(store_->options().workers);
+    if (s.queued > 0 && workers_free) return false;
+    if (!need_call) return true;
+    if (s.in_flight == 0) return false;
+    return s.pending_timers > s.in_flight || faulty_->blocked_after(op_seq_) > 0 || s.queued > 0;
   }
 
   // Advances the clock by `d` in driver steps, letting blocked work move.
@@ -245,6 +246,11 @@ class Harness {
              nanoseconds max_sim = seconds(30)) {
     const auto start = clock_.MonotonicNow();
     const auto real_start = std::chrono::steady_clock::now();
+    // A decision waits only for its own calls; Reconcile() may also wait for
+    // a background pass whose calls started earlier.
+    op_seq_ = deadline.has_value() ? faulty_->stats().total.calls : 0;
+    last_snapshot_ = Snapshot();
+    last_change_ = std::chrono::steady_clock::now();
     caller_.Post(job);
     caller_busy_ = true;
     struct Idle {
@@ -258,19 +264,45 @@ class Harness {
         if (caller_.WaitDone(seconds(5))) return true;
         Violation(what + ": not answered " + std::to_string(elapsed.count() / 1000) +
                   "us of simulated time after it started (deadline " + std::to_string(deadline->count() / 1000) +
-                  "us) and 5 s of real time with the clock standing still");
+                  "us) and 5 s of real time with the clock standing still (" + StateString() + ")");
         return Unstick();
       }
       if (elapsed > max_sim || std::chrono::steady_clock::now() - real_start > seconds(20)) {
         Violation(what + ": still running after " + std::to_string(elapsed.count() / 1'000'000) +
-                  "ms of simulated time");
+                  "ms of simulated time (" + StateString() + ")");
         return Unstick();
       }
-      if (!Blocked()) continue;
+      // Liveness: if the stack looks busy but nothing has changed for a
+      // while, it waits on time in a way Blocked() does not recognise; move
+      // time anyway (the deadline rule above still holds time at the
+      // deadline).
+      const auto snapshot = Snapshot();
+      if (snapshot != last_snapshot_) {
+        last_snapshot_ = snapshot;
+        last_change_ = std::chrono::steady_clock::now();
+      }
+      const bool stalled = std::chrono::steady_clock::now() - last_change_ > std::chrono::milliseconds(5);
+      if (!Blocked() && !stalled) continue;
+      if (stalled) {
+        ++forced_steps_;
+        last_change_ = std::chrono::steady_clock::now();
+      }
       clock_.Advance(options_.step);
       const bool crossed = deadline.has_value() && clock_.MonotonicNow() - start >= *deadline;
       Settle(crossed);
     }
+  }
+
+  // Steps taken because the stack stalled without looking blocked.
+  uint64_t forced_steps() const { return forced_steps_; }
+
+  // What the stack is doing now, for a violation's message.
+  std::string StateString() {
+    const ResilienceStats s = store_->GetResilienceStats();
+    return "in_flight " + std::to_string(s.in_flight) + ", queued " + std::to_string(s.queued) + ", busy_workers " +
+           std::to_string(s.busy_workers) + ", pending_timers " + std::to_string(s.pending_timers) +
+           "; in the injector " + std::to_string(faulty_->in_flight()) + " (hung " +
+           std::to_string(faulty_->hung_now()) + ", sleeping " + std::to_string(faulty_->sleeping_now()) + ")";
   }
 
   // A decision through the resilient store, with its timing.
@@ -312,11 +344,7 @@ class Harness {
         std::this_thread::yield();
       }
     }
-    Violation("calls still in flight after draining for 10 s of real time: in_flight " +
-              std::to_string(s.in_flight) + ", busy_workers " + std::to_string(s.busy_workers) +
-              ", pending_timers " + std::to_string(s.pending_timers) + "; in the injector " +
-              std::to_string(faulty_->in_flight()) + " (hung " + std::to_string(faulty_->hung_now()) +
-              ", sleeping " + std::to_string(faulty_->sleeping_now()) + ")");
+    Violation("calls still in flight after draining for 10 s of real time: " + StateString());
   }
 
  private:
@@ -356,6 +384,17 @@ class Harness {
   Clock::Monotonic start_;
   CallerThread caller_;
   bool caller_busy_ = false;  // a job of RunOp() is on the caller thread
+  uint64_t op_seq_ = 0;       // injector calls that cannot be the current operation's
+  using StateTuple = std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, size_t, uint64_t>;
+  StateTuple last_snapshot_{};
+  std::chrono::steady_clock::time_point last_change_{};
+  uint64_t forced_steps_ = 0;
+
+  StateTuple Snapshot() {
+    const ResilienceStats s = store_->GetResilienceStats();
+    return {s.in_flight, s.queued, s.busy_workers, s.pending_timers, s.attempts, faulty_->in_flight(),
+            faulty_->stats().total.calls};
+  }
   std::mutex transitions_mu_;
   std::vector<BreakerTransition> transitions_;  // guarded by transitions_mu_
   std::string transition_log_;                  // guarded by transitions_mu_
@@ -441,6 +480,7 @@ struct SeedReport {
   uint64_t lost_replies = 0;      // replies the injector lost
   uint64_t hung = 0;              // calls that hung
   uint64_t past_deadline = 0;     // calls answered by their deadline
+  uint64_t forced_steps = 0;      // driver steps taken on a stall (see RunOp)
 };
 
 // One seeded run. Returns what went wrong (nothing when every invariant held).
@@ -508,10 +548,10 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
   auto account = [&](const Outcome& out, const std::string& key, const std::string& what) {
     const FailMode mode = h.store().FailModeFor(key);
     if (verbose) {
-      std::printf("t=%.3fms %s: %s in %.3fms sim, breaker %s\n", static_cast<double>(h.SimNow().count()) / 1e6,
+      std::printf("t=%.3fms %s: %s in %.3fms sim, breaker %s; %s\n", static_cast<double>(h.SimNow().count()) / 1e6,
                   what.c_str(), out.result.ok() ? ToString(*out.result).c_str() : out.result.status().ToString().c_str(),
                   static_cast<double>(out.sim_elapsed.count()) / 1e6,
-                  std::string(BreakerStateName(h.store().breaker_state())).c_str());
+                  std::string(BreakerStateName(h.store().breaker_state())).c_str(), h.StateString().c_str());
     }
     if (out.sim_elapsed > o.deadline + h.step()) {
       h.Violation(what + " answered after " + std::to_string(out.sim_elapsed.count() / 1000) +
@@ -702,7 +742,7 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
           << " closed=" << n_closed << " fallback=" << n_fallback << " error=" << n_error
           << " transitions=" << transitions.size() << " injected=" << fs.total.faulted
           << " lost_replies=" << fs.total.lost_replies << " hung=" << fs.total.hung
-          << " retries=" << s.retries << " reconcile_charged=" << s.reconcile_charged
+          << " retries=" << s.retries << " forced_steps=" << h.forced_steps() << " reconcile_charged=" << s.reconcile_charged
           << " expired=" << s.reconcile_expired << " lost=" << s.reconcile_lost;
   report.summary = summary.str();
   report.transitions = transitions.size();
@@ -711,6 +751,7 @@ SeedReport RunSeed(uint64_t seed, int decisions) {
   report.lost_replies = fs.total.lost_replies;
   report.hung = fs.total.hung;
   report.past_deadline = s.attempts_deadline_exceeded;
+  report.forced_steps = h.forced_steps();
   report.transition_log = h.transition_log();
   report.violations = h.violations();
   report.dropped = h.dropped_violations();
@@ -737,6 +778,7 @@ TEST(ResilienceSimulationTest, RandomFaultSchedulesKeepEveryInvariant) {
     total.lost_replies += report.lost_replies;
     total.hung += report.hung;
     total.past_deadline += report.past_deadline;
+    total.forced_steps += report.forced_steps;
     if (report.violations.empty()) continue;
     ++failed;
     std::string text;
@@ -759,11 +801,12 @@ TEST(ResilienceSimulationTest, RandomFaultSchedulesKeepEveryInvariant) {
               static_cast<long long>(seeds), decisions, secs, failed,
               static_cast<unsigned long long>(transitions_seen));
   std::printf("exercised: %llu breaker checks in sustained outages, %llu fallback units, %llu charged back, "
-              "%llu lost replies, %llu hung calls, %llu calls past their deadline\n",
+              "%llu lost replies, %llu hung calls, %llu calls past their deadline; %llu forced driver steps\n",
               static_cast<unsigned long long>(total.outage_checks),
               static_cast<unsigned long long>(total.fallback_allowed), static_cast<unsigned long long>(total.charged),
               static_cast<unsigned long long>(total.lost_replies), static_cast<unsigned long long>(total.hung),
-              static_cast<unsigned long long>(total.past_deadline));
+              static_cast<unsigned long long>(total.past_deadline),
+              static_cast<unsigned long long>(total.forced_steps));
   // The schedules must provoke what the invariants are about, or the test
   // proves little.
   if (seeds >= 20) {

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <utility>
 
 namespace sluice::testing {
@@ -239,6 +240,11 @@ size_t FaultInjectingStore::sleeping_now() const {
   return sleeping_now_;
 }
 
+size_t FaultInjectingStore::blocked_after(uint64_t seq) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<size_t>(std::distance(blocked_.upper_bound(seq), blocked_.end()));
+}
+
 size_t FaultInjectingStore::in_flight() const {
   std::lock_guard<std::mutex> lock(mu_);
   return in_flight_;
@@ -307,8 +313,8 @@ FaultInjectingStore::Plan FaultInjectingStore::Enter(StoreCall call) {
     }
     generation = release_generation_;
   }
-  if (plan.fault.latency.count() > 0) Delay(plan.fault.latency);
-  if (plan.fault.hang) Hang(generation);
+  if (plan.fault.latency.count() > 0) Delay(plan.seq, plan.fault.latency);
+  if (plan.fault.hang) Hang(plan.seq, generation);
   return plan;
 }
 
@@ -339,7 +345,7 @@ void FaultInjectingStore::Leave(const Plan& plan, StatusCode code, bool applied,
   cv_.notify_all();
 }
 
-void FaultInjectingStore::Delay(std::chrono::nanoseconds d) {
+void FaultInjectingStore::Delay(uint64_t seq, std::chrono::nanoseconds d) {
   if (options_.advance != nullptr) {
     options_.advance->Advance(d);
     return;
@@ -347,20 +353,24 @@ void FaultInjectingStore::Delay(std::chrono::nanoseconds d) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++sleeping_now_;
+    blocked_.insert(seq);
   }
   clock_->SleepFor(d);
   std::lock_guard<std::mutex> lock(mu_);
   --sleeping_now_;
+  blocked_.erase(blocked_.find(seq));
   cv_.notify_all();
 }
 
-void FaultInjectingStore::Hang(uint64_t generation) {
+void FaultInjectingStore::Hang(uint64_t seq, uint64_t generation) {
   std::unique_lock<std::mutex> lock(mu_);
   ++hung_now_;
+  blocked_.insert(seq);
   cv_.notify_all();
   const bool released = cv_.wait_for(lock, options_.max_hang,
                                      [&] { return closing_ || release_generation_ != generation; });
   --hung_now_;
+  blocked_.erase(blocked_.find(seq));
   cv_.notify_all();
   if (!released) {
     ++stats_.hangs_timed_out;

@@ -219,6 +219,7 @@ TEST_F(FaultInjectingStoreTest, LatencySleepsOnTheClockUntilTheTestAdvancesIt) {
   while (clock_.sleepers() == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
   ASSERT_EQ(clock_.sleepers(), 1u);
   EXPECT_EQ(store->sleeping_now(), 1u);
+  EXPECT_EQ(store->blocked_after(0), 1u);
   EXPECT_FALSE(done.load());
   EXPECT_EQ(Remaining("k"), 10);  // not applied while it waits
   clock_.Advance(milliseconds(29));
@@ -238,6 +239,8 @@ TEST_F(FaultInjectingStoreTest, HangBlocksUntilReleasedThenApplies) {
   ASSERT_TRUE(store->WaitForHung(1));
   EXPECT_EQ(store->hung_now(), 1u);
   EXPECT_EQ(store->in_flight(), 1u);
+  EXPECT_EQ(store->blocked_after(0), 1u);  // call #1
+  EXPECT_EQ(store->blocked_after(1), 0u);
   EXPECT_EQ(Remaining("k"), 10);
   store->ReleaseHangs();
   caller.join();

@@ -69,6 +69,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -289,6 +290,10 @@ class FaultInjectingStore : public StoreWrapper {
   // Calls sleeping out their latency on the clock right now (never with
   // `options.advance`).
   size_t sleeping_now() const;
+  // Calls numbered above `seq` (see stats().total.calls) that are hanging or
+  // sleeping right now: lets a test that drives a clock tell whether the
+  // call it just started is the one waiting.
+  size_t blocked_after(uint64_t seq) const;
   // Waits (real time, at most `timeout`) until at least `n` calls hang.
   bool WaitForHung(size_t n, std::chrono::nanoseconds timeout = std::chrono::seconds(10)) const;
   // Calls inside the injector right now (hanging, sleeping or in the wrapped store).
@@ -342,8 +347,8 @@ class FaultInjectingStore : public StoreWrapper {
   T Run(StoreCall call, size_t decide_requests, Apply&& apply, Units&& units);
   // Blocks until the release generation moves past `generation`, the
   // injector closes or max_hang passes. REQUIRES: mu_ not held.
-  void Hang(uint64_t generation);
-  void Delay(std::chrono::nanoseconds d);
+  void Hang(uint64_t seq, uint64_t generation);
+  void Delay(uint64_t seq, std::chrono::nanoseconds d);
   static Status InjectedError(const Plan& plan);
 
   FaultInjectingStoreOptions options_;
@@ -364,6 +369,7 @@ class FaultInjectingStore : public StoreWrapper {
   bool closing_ = false;                // guarded by mu_
   size_t hung_now_ = 0;                 // guarded by mu_
   size_t sleeping_now_ = 0;             // guarded by mu_
+  std::multiset<uint64_t> blocked_;     // guarded by mu_; numbers of hanging and sleeping calls
   size_t in_flight_ = 0;                // guarded by mu_
   uint64_t trace_hash_ = 0xcbf29ce484222325ull;  // guarded by mu_
   FaultStats stats_;                    // guarded by mu_
