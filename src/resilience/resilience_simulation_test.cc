@@ -284,6 +284,7 @@ class Harness {
       const bool stalled = std::chrono::steady_clock::now() - last_change_ > std::chrono::milliseconds(5);
       if (!Blocked() && !stalled) continue;
       if (stalled) {
+        if (verbose_) std::printf("  forced step during %s: %s\n", what.c_str(), StateString().c_str());
         ++forced_steps_;
         last_change_ = std::chrono::steady_clock::now();
       }
@@ -389,6 +390,7 @@ class Harness {
   StateTuple last_snapshot_{};
   std::chrono::steady_clock::time_point last_change_{};
   uint64_t forced_steps_ = 0;
+  const bool verbose_ = EnvInt("SLUICE_SIM_VERBOSE", 0) != 0;
 
   StateTuple Snapshot() {
     const ResilienceStats s = store_->GetResilienceStats();
