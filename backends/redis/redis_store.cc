@@ -497,13 +497,19 @@ class RedisStore final : public Store {
     SLUICE_ASSIGN_OR_RETURN(std::vector<Endpoint> masters, client_.Masters());
     for (const Endpoint& m : masters) {
       if (options_.time_source == TimeSource::kClient) {
-        SLUICE_RETURN_IF_ERROR(MeasureSkewAt(m, options_.health_timeout).status());
+        SLUICE_RETURN_IF_ERROR(MeasureSkewAt(m, HealthTimeout()).status());
         continue;
       }
-      SLUICE_ASSIGN_OR_RETURN(Reply pong, client_.CallAt(m, {"PING"}, options_.health_timeout));
+      SLUICE_ASSIGN_OR_RETURN(Reply pong, client_.CallAt(m, {"PING"}, HealthTimeout()));
       if (pong.is_error()) return UnavailableError("redis PING " + m.ToString() + ": " + pong.str);
     }
     return Status::Ok();
+  }
+
+  // health_timeout, or command_timeout when that is shorter.
+  std::chrono::milliseconds HealthTimeout() const {
+    if (options_.command_timeout.count() <= 0) return options_.health_timeout;
+    return std::min(options_.health_timeout, options_.command_timeout);
   }
 
   // The skew of the clock from the first master's TIME, measured now.

@@ -72,8 +72,9 @@
 // demand. A connection lives long, so the periodic measurement is Health()'s:
 // call it periodically (the daemon's readiness probe does).
 //
-// Health() is one PING (TIME in client-time mode) per master, at most
-// `health_timeout` each: cheap enough for a readiness probe.
+// Health() is one PING (TIME in client-time mode) per master, each within
+// `health_timeout` (or `command_timeout` if shorter): cheap enough for a
+// readiness probe.
 //
 // Errors: kUnavailable when nothing was sent, so nothing applied and the
 // call is safe to retry with backoff: Redis cannot be reached, the
@@ -169,7 +170,8 @@ struct RedisStoreOptions {
   // Client-time mode: a measured clock skew beyond this is logged as a
   // warning. Default: 1 s.
   std::chrono::milliseconds clock_skew_warning{1000};
-  // How long Health() waits for each master's answer. Default: 1 s.
+  // How long Health() waits for each master's answer (never longer than
+  // command_timeout). Default: 1 s.
   std::chrono::milliseconds health_timeout{1000};
 };
 
