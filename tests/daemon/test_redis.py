@@ -15,8 +15,9 @@ import threading
 import time
 import unittest
 
-from harness import (DaemonTest, RedisServer, Workspace, grpc_channel, grpc_modules, rls_json, rls_proto,
-                     tcp_receive_queue, timed_request, wait_for)
+from harness import (BlackholeProxy, DaemonTest, RedisServer, Workspace, avoid_window_edge, grpc_channel, grpc_modules,
+                     metric_value, open_fds, parse_metrics, rls_json, rls_proto, rss_kib, tcp_receive_queue,
+                     timed_request, wait_for)
 
 REDIS_SERVER = os.environ.get("REDIS_SERVER") or shutil.which("redis-server")
 
@@ -233,6 +234,118 @@ class RedisTest(DaemonTest):
                     if not line.startswith("#") and any(w in line for w in ("fail", "error", "timeout", "deadline"))
                     and not line.rstrip().endswith(" 0")]
         self.assertTrue(failures, "a store failure shows in /metrics")
+
+    def test_fallback_to_a_local_share_then_reconcile(self):
+        # Two instances share each limit: while Redis is paused this one
+        # admits floor(10 / 2) = 5 per user on its own, a domain configured
+        # to deny does, the breaker opens, and once Redis is back the units
+        # admitted locally are charged to it.
+        self.ws.write_rule("fb.yaml", "domain: fb\ndescriptors:\n  - key: user\n    rate_limit: {unit: hour, requests_per_unit: 10}\n")
+        self.ws.write_rule("strict.yaml", "domain: strict\ndescriptors:\n  - key: user\n    rate_limit: {unit: hour, requests_per_unit: 10}\n")
+        d = self.ws.start({
+            "store": {
+                "uri": self.redis.uri, "deadline": f"{DEADLINE_MS}ms", "failure_mode": "fallback",
+                "failure_mode_by_domain": {"strict": "deny"},
+                "resilience": {"fallback": {"instances": 2},
+                               "circuit_breaker": {"minimum_calls": 3, "open_duration": "300ms"}},
+            },
+            "rules": {"watch": False},
+        })
+        avoid_window_edge()
+        self.assertStatus(d.post("/json", one("fb", "warm")), 200)
+
+        self.redis.pause()
+        try:
+            answers = []
+            for _ in range(7):
+                status, body, elapsed = self.post_json(d, one("fb", "u"))
+                self.assertWithinDeadline(elapsed, "a fallback decision")
+                answers.append(status)
+            self.assertEqual(answers, [200] * 5 + [429] * 2)
+            status, _, elapsed = self.post_json(d, one("strict", "u"))
+            self.assertWithinDeadline(elapsed, "a decision in a domain that denies")
+            self.assertEqual(status, 429)
+            samples = parse_metrics(d.get("/metrics").body.decode())
+            self.assertEqual(metric_value(samples, "sluice_circuit_breaker_state", breaker="redis"), 1.0)
+            self.assertGreaterEqual(
+                metric_value(samples, "sluice_resilience_fallback_decisions_total", allowed="true") or 0, 5)
+        finally:
+            self.redis.resume()
+        resumed = time.monotonic()
+
+        def charged():
+            # Traffic (here, another user) is what finds the store back: the
+            # breaker lets probes through, closes, and reconciliation runs.
+            self.post_json(d, one("fb", "traffic"))
+            samples = parse_metrics(d.get("/metrics").body.decode())
+            return (metric_value(samples, "sluice_resilience_reconcile_units_total", result="charged") or 0) >= 5
+        wait_for(charged, 10, interval=0.05, what="the 5 local admissions charged to Redis")
+        print(f"\nreconciled {time.monotonic() - resumed:.3f} s after SIGCONT", flush=True)
+        samples = parse_metrics(d.get("/metrics").body.decode())
+        self.assertEqual(metric_value(samples, "sluice_circuit_breaker_state", breaker="redis"), 0.0)
+        # Redis now holds the 5 units: 10 - 5 - 1 remain after one more.
+        status, body, _ = self.post_json(d, one("fb", "u"))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["statuses"][0]["limitRemaining"], 4)
+
+    def test_blackholed_network(self):
+        # Redis behind a proxy that stops forwarding (no reset, no answer):
+        # every decision still ends by its deadline with the failure mode's
+        # answer, the daemon does not storm the server with connections, and
+        # once packets flow again the store answers within a short time, with
+        # no descriptors or memory left behind.
+        proxy = BlackholeProxy(self.redis.socket)
+        self.addCleanup(proxy.close)
+        d = self.ws.start({
+            "store": {"uri": f"redis://{proxy.address}?connect_timeout=200ms&command_timeout=500ms",
+                      "deadline": f"{DEADLINE_MS}ms", "failure_mode": "allow",
+                      "resilience": {"circuit_breaker": {"minimum_calls": 5, "open_duration": "250ms"}}},
+            "rules": {"watch": False},
+        })
+        avoid_window_edge()
+        for _ in range(3):
+            self.assertStatus(d.post("/json", one(value="spent")), 200)
+        self.assertStatus(d.post("/json", one(value="spent")), 429)
+        for i in range(20):
+            self.assertStatus(d.post("/json", one(value=f"warm-{i}")), 200)
+        fds_before, rss_before = open_fds(d.pid), rss_kib(d.pid)
+        accepted_before = proxy.accepted
+
+        proxy.blackhole()
+        latencies = []
+        try:
+            outage_end = time.monotonic() + 3.0
+            i = 0
+            while time.monotonic() < outage_end:
+                status, body, elapsed = self.post_json(d, one(value=f"dark-{i}"))
+                latencies.append(elapsed)
+                self.assertEqual(status, 200, body)  # allow: admitted, degraded
+                i += 1
+            status, _, elapsed = self.post_json(d, one(value="spent"))
+            self.assertEqual(status, 200, "the failure mode answers even for an exhausted key")
+            self.assertLess(timed_request(d, "GET", "/healthz", timeout=5)[2], AT_ONCE_S)
+        finally:
+            proxy.restore()
+        restored = time.monotonic()
+        attempts = proxy.accepted - accepted_before
+
+        def store_answers():
+            return self.post_json(d, one(value="spent"))[0] == 429
+        wait_for(store_answers, 10, interval=0.02, what="the store's own answer after the network is back")
+        recovery = time.monotonic() - restored
+
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        wait_for(lambda: open_fds(d.pid) <= fds_before + 2, 10, interval=0.1,
+                 what=f"the daemon's descriptors back to {fds_before} (+2)")
+        rss_growth_kib = rss_kib(d.pid) - rss_before
+        print(f"\nblackhole: {len(latencies)} decisions, p99 {p99 * 1000:.1f} ms (deadline {DEADLINE_MS} ms), "
+              f"{attempts} connections during 3 s, recovery {recovery * 1000:.0f} ms, fds {fds_before} -> "
+              f"{open_fds(d.pid)}, RSS +{rss_growth_kib} KiB", flush=True)
+        self.assertLess(p99, DEADLINE_MS / 1000 + MARGIN_S)
+        self.assertLessEqual(attempts, 20, "connection attempts during a 3 s outage")
+        self.assertLess(recovery, 3.0)
+        self.assertLess(rss_growth_kib, 32 * 1024)
 
 
 if __name__ == "__main__":
