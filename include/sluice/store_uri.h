@@ -10,7 +10,10 @@
 //                                  sync_interval, cache_records
 //   redis://HOST[:PORT]            RedisStore; query: prefix, time=server|client,
 //   redis+unix:///PATH.sock          connect_timeout, command_timeout, connections,
-//   redis+cluster://H:P[,H:P...]     max_batch
+//   redis+cluster://H:P[,H:P...]     max_batch, reconnect_backoff,
+//                                    reconnect_backoff_max, max_pending_commands,
+//                                    max_pending_bytes, clock_skew_warning,
+//                                    health_timeout
 //
 // Durations in the query are ParseDuration strings ("100ms"). For example
 // "rocksdb:/var/lib/sluice/state?sync=periodic&sync_interval=50ms" or

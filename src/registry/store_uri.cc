@@ -31,9 +31,9 @@ struct SchemeInfo {
 constexpr SchemeInfo kSchemes[] = {
     {"memory", "shards,max_keys,sweep_interval"},
     {"rocksdb", "sync,sync_interval,cache_records,block_cache_bytes"},
-    {"redis", "prefix,time,connect_timeout,command_timeout,connections,max_batch"},
-    {"redis+unix", "prefix,time,connect_timeout,command_timeout,connections,max_batch"},
-    {"redis+cluster", "prefix,time,connect_timeout,command_timeout,connections,max_batch"},
+    {"redis", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
+    {"redis+unix", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
+    {"redis+cluster", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
 };
 
 const SchemeInfo* FindScheme(std::string_view scheme) {
@@ -185,6 +185,16 @@ Result<std::unique_ptr<Store>> OpenRedis(const StoreUri& uri, const StoreOpenOpt
   }
   SLUICE_RETURN_IF_ERROR(q.Time("connect_timeout", &o.connect_timeout));
   SLUICE_RETURN_IF_ERROR(q.Time("command_timeout", &o.command_timeout));
+  SLUICE_RETURN_IF_ERROR(q.Time("reconnect_backoff", &o.reconnect_backoff_initial));
+  SLUICE_RETURN_IF_ERROR(q.Time("reconnect_backoff_max", &o.reconnect_backoff_max));
+  SLUICE_RETURN_IF_ERROR(q.Time("clock_skew_warning", &o.clock_skew_warning));
+  SLUICE_RETURN_IF_ERROR(q.Time("health_timeout", &o.health_timeout));
+  uint64_t max_pending_commands = o.max_pending_commands;
+  uint64_t max_pending_bytes = o.max_pending_bytes;
+  SLUICE_RETURN_IF_ERROR(q.Uint("max_pending_commands", uint64_t{1} << 20, &max_pending_commands));
+  SLUICE_RETURN_IF_ERROR(q.Uint("max_pending_bytes", uint64_t{1} << 34, &max_pending_bytes));
+  o.max_pending_commands = static_cast<size_t>(max_pending_commands);
+  o.max_pending_bytes = static_cast<size_t>(max_pending_bytes);
   uint64_t connections = static_cast<uint64_t>(o.connections_per_node);
   uint64_t max_batch = static_cast<uint64_t>(o.max_batch);
   SLUICE_RETURN_IF_ERROR(q.Uint("connections", 64, &connections));

@@ -3,6 +3,7 @@
 
 #include "sluice/store_uri.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -74,6 +75,20 @@ TEST(StoreUriTest, BadValuesAreErrors) {
   EXPECT_THAT(std::string(OpenStore("memory:?shards=lots").status().message()), HasSubstr("shards=\"lots\""));
   EXPECT_THAT(std::string(OpenStore("memory:?sweep_interval=soon").status().message()),
               HasSubstr("sweep_interval"));
+}
+
+TEST(StoreUriTest, RedisTakesItsResilienceSettings) {
+  Result<StoreUri> uri = ParseStoreUri(
+      "redis://127.0.0.1:6379?reconnect_backoff=50ms&reconnect_backoff_max=2s&max_pending_commands=100"
+      "&max_pending_bytes=65536&clock_skew_warning=500ms&health_timeout=200ms");
+  ASSERT_TRUE(uri.ok()) << uri.status().ToString();
+  const std::vector<std::string> schemes = SupportedStoreSchemes();
+  if (std::find(schemes.begin(), schemes.end(), "redis") == schemes.end()) GTEST_SKIP() << "built without Redis";
+  // Bad values are refused before any connection is tried.
+  EXPECT_THAT(std::string(OpenStore("redis://127.0.0.1:1?max_pending_commands=lots").status().message()),
+              HasSubstr("max_pending_commands=\"lots\""));
+  EXPECT_THAT(std::string(OpenStore("redis://127.0.0.1:1?health_timeout=soon").status().message()),
+              HasSubstr("health_timeout"));
 }
 
 TEST(StoreUriTest, ListsWhatThisBuildSupports) {
