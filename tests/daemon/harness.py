@@ -594,12 +594,16 @@ class RedisServer:
     port, no persistence). pause()/resume() send SIGSTOP/SIGCONT."""
 
     def __init__(self, binary):
+        self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="sluiced-redis-")
         self.socket = os.path.join(self.dir, "redis.sock")
         self.log_path = os.path.join(self.dir, "redis.log")
         self._log = open(self.log_path, "wb")
+        self._spawn()
+
+    def _spawn(self):
         self.proc = subprocess.Popen(
-            [binary, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700", "--save", "",
+            [self.binary, "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "700", "--save", "",
              "--appendonly", "no", "--dir", self.dir],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
         try:
@@ -607,6 +611,19 @@ class RedisServer:
         except AssertionError:
             self.stop()
             raise
+
+    def kill(self):
+        """SIGKILL: the server and everything it held are gone."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def restart(self):
+        """A new, empty server on the same socket after kill()."""
+        try:
+            os.unlink(self.socket)
+        except FileNotFoundError:
+            pass
+        self._spawn()
 
     @property
     def uri(self):

@@ -347,6 +347,37 @@ class RedisTest(DaemonTest):
         self.assertLess(recovery, 3.0)
         self.assertLess(rss_growth_kib, 32 * 1024)
 
+    def test_killed_server(self):
+        # Redis killed mid-load: decisions end by their deadline with the
+        # failure mode's answer while it is gone, and come from the new server
+        # (which starts empty) once it is back.
+        d = self.start("deny")
+        avoid_window_edge()
+        self.assertStatus(d.post("/json", one(value="before")), 200)
+        fds_before = open_fds(d.pid)
+        self.redis.kill()
+        latencies = []
+        for i in range(40):
+            status, body, elapsed = self.post_json(d, one(value=f"gone-{i}"))
+            latencies.append(elapsed)
+            self.assertEqual(status, 429, body)  # deny
+        self.assertLess(max(latencies), DEADLINE_MS / 1000 + MARGIN_S)
+        self.redis.restart()
+        restarted = time.monotonic()
+
+        def fresh_ok():
+            status, body, _ = self.post_json(d, one(value="after"))
+            return status == 200
+        wait_for(fresh_ok, 10, interval=0.02, what="allowed decisions from the restarted server")
+        recovery = time.monotonic() - restarted
+        status, body, _ = self.post_json(d, one(value="before"))
+        self.assertEqual(body["statuses"][0]["limitRemaining"], 2, "the new server started empty")
+        wait_for(lambda: open_fds(d.pid) <= fds_before + 2, 10, interval=0.1,
+                 what=f"the daemon's descriptors back to {fds_before} (+2)")
+        print(f"\nkilled: max decision {max(latencies) * 1000:.1f} ms (deadline {DEADLINE_MS} ms), "
+              f"recovery {recovery * 1000:.0f} ms", flush=True)
+        self.assertLess(recovery, 3.0)
+
 
 if __name__ == "__main__":
     unittest.main()
