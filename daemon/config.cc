@@ -122,10 +122,21 @@ Status ParseStoreResilience(const YamlContext& ctx, const YAML::Node& node, Daem
   }
   if (YamlHas(node, "fallback")) {
     const YAML::Node f = node["fallback"];
-    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, f, "store.resilience.fallback", {"instances", "max_keys"}));
-    SLUICE_RETURN_IF_ERROR(
-        Set(GetYamlInt64(ctx, f, "instances", 1, 1'000'000), &c->store_fallback.instances));
-    SLUICE_RETURN_IF_ERROR(SetSize(ctx, f, "max_keys", &c->store_fallback.max_keys));
+    SLUICE_RETURN_IF_ERROR(CheckYamlMap(ctx, f, "store.resilience.fallback",
+                                        {"instances", "max_keys", "discover_instances", "instance_id",
+                                         "discovery_prefix", "heartbeat_ttl", "heartbeat_interval"}));
+    FallbackOptions& o = c->store_fallback;
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlInt64(ctx, f, "instances", 1, 1'000'000), &o.instances));
+    SLUICE_RETURN_IF_ERROR(SetSize(ctx, f, "max_keys", &o.max_keys));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlBool(ctx, f, "discover_instances"), &o.discover_instances));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlString(ctx, f, "instance_id"), &o.instance_id));
+    SLUICE_RETURN_IF_ERROR(Set(GetYamlString(ctx, f, "discovery_prefix"), &o.discovery_prefix));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, f, "heartbeat_ttl", &o.heartbeat_ttl));
+    SLUICE_RETURN_IF_ERROR(SetNanos(ctx, f, "heartbeat_interval", &o.heartbeat_interval));
+    FallbackOptions check = o;
+    if (check.discover_instances && check.instance_id.empty()) check.instance_id = "-";  // the daemon names itself
+    Status valid = check.Validate();
+    if (!valid.ok()) return ctx.Error(f, "store.resilience.fallback: " + std::string(valid.message()));
   }
   if (YamlHas(node, "reconcile")) {
     const YAML::Node r = node["reconcile"];
@@ -231,6 +242,10 @@ ResilientStoreOptions DaemonConfig::ResilienceOptions() const {
   o.retry = store_retry;
   o.breaker = store_breaker;
   o.fallback = store_fallback;
+  if (o.fallback.discover_instances && o.fallback.instance_id.empty()) {
+    // Validated here as the daemon will run it: it names itself at start.
+    o.fallback.instance_id = "-";
+  }
   o.reconcile = store_reconcile;
   return o;
 }

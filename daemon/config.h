@@ -48,6 +48,11 @@
 //       fallback:
 //         instances: 1                 # sluiced instances sharing each limit
 //         max_keys: 100000
+//         discover_instances: false    # count live instances through the store instead
+//         instance_id: ""              # with discovery; "" = HOSTNAME:PID
+//         discovery_prefix: "sluice:instances:"
+//         heartbeat_ttl: 10s
+//         heartbeat_interval: 3s
 //       reconcile:
 //         enabled: true                # charge fallback admissions back on recovery
 //         max_keys: 10000

@@ -52,7 +52,7 @@ store:
     circuit_breaker: {mode: metrics_only, failure_rate_threshold: 0.25, slow_call_rate_threshold: 0.5,
                       slow_call_duration: 30ms, window: 20s, minimum_calls: 7, open_duration: 2s,
                       half_open_probes: 2, half_open_timeout: 1s}
-    fallback: {instances: 4, max_keys: 500}
+    fallback: {instances: 4, max_keys: 500, discover_instances: true, heartbeat_ttl: 6s, heartbeat_interval: 2s}
     reconcile: {enabled: false, max_keys: 50}
 data_dir: /var/lib/sluiced
 checkpoint:
@@ -120,6 +120,10 @@ logging: {level: debug, format: json}
   EXPECT_EQ(c->store_breaker.half_open_timeout, std::chrono::seconds(1));
   EXPECT_EQ(c->store_fallback.instances, 4);
   EXPECT_EQ(c->store_fallback.max_keys, 500u);
+  EXPECT_TRUE(c->store_fallback.discover_instances);
+  EXPECT_EQ(c->store_fallback.instance_id, "");  // the daemon names itself
+  EXPECT_EQ(c->store_fallback.heartbeat_ttl, std::chrono::seconds(6));
+  EXPECT_EQ(c->store_fallback.heartbeat_interval, std::chrono::seconds(2));
   EXPECT_FALSE(c->store_reconcile.enabled);
   EXPECT_EQ(c->store_reconcile.max_keys, 50u);
   const ResilientStoreOptions resilience = c->ResilienceOptions();
@@ -167,6 +171,8 @@ TEST(DaemonConfigTest, RejectsMistakesWithFileLineAndReason) {
       {"store:\n  resilience:\n    circuit_breaker: {failure_rate_threshold: 0}", "failure_rate_threshold"},
       {"store:\n  resilience:\n    circuit_breaker: {window: soon}", "bad.yaml:3"},
       {"store:\n  resilience:\n    fallback: {instances: 0}", "bad.yaml:3"},
+      {"store:\n  resilience:\n    fallback: {discover_instances: true, heartbeat_ttl: 1s, heartbeat_interval: 2s}",
+       "heartbeat"},
       {"checkpoint:\n  on_load_failure: shrug", "refuse_to_start or start_fresh"},
       {"checkpoint:\n  save_retry: {initial_delay: 2s, max_delay: 1s}", "initial_delay <= max_delay"},
       {"store:\n  workers: 0", "bad.yaml:2"},

@@ -4,6 +4,7 @@
 #include "daemon/daemon.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -180,6 +181,11 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
     ro.name = std::string(impl->store->name());
     ro.observer = observer;
     ro.seed = std::random_device{}();  // instances retry out of step
+    if (ro.fallback.discover_instances && c.store_fallback.instance_id.empty()) {
+      char host[256] = {};
+      if (::gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "sluiced");
+      ro.fallback.instance_id = fmt::format("{}:{}", host, ::getpid());
+    }
     for (const auto& [domain, mode] : c.failure_mode_by_domain) {
       ro.fail_mode_overrides.push_back(FailModeRule{DomainStoreKeyPrefix(domain), mode});
     }
