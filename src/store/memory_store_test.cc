@@ -7,10 +7,14 @@
 
 #include <atomic>
 #include <barrier>
+#include <chrono>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "sluice/observability.h"
+#include "sluice/resilient_store.h"
+#include "sluice/store_wrapper.h"
 #include "sluice/testing/simulated_clock.h"
 #include "sluice/testing/store_conformance.h"
 
@@ -20,6 +24,16 @@ namespace {
 using testing::SimulatedClock;
 using testing::StoreConformanceTest;
 using testing::StoreFactory;
+
+Result<std::unique_ptr<Store>> MakeResilientMemoryStore(Clock& clock) {
+  SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<MemoryStore> memory,
+                          MemoryStore::Create({.clock = &clock, .sweep_interval = {}}));
+  ResilientStoreOptions options;
+  options.deadline = std::chrono::seconds(30);  // the tests move the clock only between calls
+  SLUICE_ASSIGN_OR_RETURN(std::shared_ptr<ResilientStore> resilient,
+                          NewResilientStore(std::move(memory), std::move(options)));
+  return std::unique_ptr<Store>(std::make_unique<StoreWrapper>(std::move(resilient)));
+}
 
 INSTANTIATE_TEST_SUITE_P(Memory, StoreConformanceTest,
                          ::testing::Values(StoreFactory{"memory",
@@ -31,7 +45,9 @@ INSTANTIATE_TEST_SUITE_P(Memory, StoreConformanceTest,
                                                         [](Clock& clock) {
                                                           return MemoryStore::Create(
                                                               {.clock = &clock, .shards = 1, .sweep_interval = {}});
-                                                        }}),
+                                                        }},
+                                           // The resilience layer must be invisible while the store is healthy.
+                                           StoreFactory{"resilient_memory", MakeResilientMemoryStore}),
                          [](const auto& param_info) { return param_info.param.name; });
 
 std::unique_ptr<MemoryStore> MakeStore(SimulatedClock& clock, MemoryStoreOptions options = {}) {
