@@ -52,11 +52,13 @@
 //
 // Example:
 //   SimulatedClock clock;
-//   auto memory = std::shared_ptr<Store>(*MemoryStore::Create({.clock = &clock}));
+//   std::shared_ptr<Store> memory = std::move(*MemoryStore::Create({.clock = &clock}));
 //   auto faulty = std::make_shared<FaultInjectingStore>(memory, FaultInjectingStoreOptions{
 //       .clock = &clock, .advance = &clock, .seed = 7});
-//   faulty->FailNext(2, StatusCode::kUnavailable);
+//   faulty->FailNext(2, StatusCode::kUnavailable);  // the next two calls: refused, nothing applied
 //   faulty->SetSchedule({{.calls = kDecideCalls, .probability = 0.1, .fault = Fault::LostReply()}});
+//   ... run the code under test on `faulty` ...
+//   EXPECT_EQ(faulty->stats().total.failed_before, 2u);
 
 #pragma once
 
