@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 
 namespace sluice::redis::testing {
 namespace {
@@ -100,19 +101,22 @@ void TcpProxy::Accept() {
       if (stop_ || (errno != EINTR && errno != ECONNABORTED)) return;
       continue;
     }
-    accepted_.fetch_add(1);
+    const int number = accepted_.fetch_add(1);
     open_.fetch_add(1);
     const int one = 1;
     setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     std::lock_guard<std::mutex> lock(mu_);
-    servers_.emplace_back([this, client] { Serve(client); });
+    servers_.emplace_back([this, client, number] { Serve(client, number); });
   }
 }
 
 // One connection: held while blackholed, then forwarded both ways until a
 // side closes, a reset, or the proxy stops.
-void TcpProxy::Serve(int client) {
+void TcpProxy::Serve(int client, int number) {
   const uint64_t epoch = reset_epoch_.load();
+  const double cut = cut_probability_.load();
+  std::mt19937_64 rng(cut_seed_.load() * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(number));
+  std::uniform_real_distribution<double> coin(0, 1);
   auto reset = [&] { return reset_epoch_.load() != epoch; };
   int server = -1;
   char buf[65536];
@@ -135,6 +139,11 @@ void TcpProxy::Serve(int client) {
       if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       const ssize_t n = read(fds[i].fd, buf, sizeof(buf));
       if (n <= 0) {
+        open = false;
+        break;
+      }
+      if (cut > 0 && coin(rng) < cut) {
+        cuts_.fetch_add(1);
         open = false;
         break;
       }

@@ -13,6 +13,12 @@
 //     held flow again.
 //   - Reset(): every open connection is aborted (RST) on both sides; the
 //     proxy keeps accepting.
+//   - CutWithProbability(p): from then on each chunk read from either side
+//     is, with probability p, not forwarded and ends its connection (both
+//     sides closed): a cut on the way to the server loses requests that never
+//     ran, one on the way back loses replies of requests that ran. Each
+//     connection draws from its own generator, seeded from `seed` and the
+//     connection's number. cuts() counts them.
 // accepted() counts the connections clients opened, so a test can count a
 // client's connection attempts.
 //
@@ -49,6 +55,12 @@ class TcpProxy {
   void Forward() { blackholed_.store(false); }
   void Blackhole() { blackholed_.store(true); }
   void Reset();
+  // REQUIRES: 0 <= p <= 1. Applies to connections accepted afterwards.
+  void CutWithProbability(double p, uint64_t seed = 0) {
+    cut_seed_.store(seed);
+    cut_probability_.store(p);
+  }
+  int cuts() const { return cuts_.load(); }
 
   int accepted() const { return accepted_.load(); }
   // Connections being served now (open on the client's side).
@@ -57,7 +69,7 @@ class TcpProxy {
  private:
   TcpProxy(std::string unix_path, uint16_t tcp_port);
   void Accept();
-  void Serve(int client);
+  void Serve(int client, int number);
   int ConnectUpstream() const;
 
   const std::string unix_path_;  // empty: TCP upstream
@@ -69,6 +81,9 @@ class TcpProxy {
   std::atomic<uint64_t> reset_epoch_{0};
   std::atomic<int> accepted_{0};
   std::atomic<int> open_{0};
+  std::atomic<double> cut_probability_{0};
+  std::atomic<uint64_t> cut_seed_{0};
+  std::atomic<int> cuts_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<std::thread> servers_;  // guarded by mu_

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "resilience/rolling_counts.h"
 #include "sluice/duration.h"
 
 namespace sluice {
@@ -86,19 +87,11 @@ Status CircuitBreakerOptions::Validate() const {
 }
 
 struct CircuitBreaker::Impl {
-  struct Bucket {
-    int64_t index = -1;
-    int64_t calls = 0;
-    int64_t failures = 0;
-    int64_t slow = 0;
-  };
-
   explicit Impl(CircuitBreakerOptions opts)
       : o(std::move(opts)),
         clock(o.clock != nullptr ? o.clock : &Clock::Real()),
         mode(o.mode),
-        buckets(static_cast<size_t>(o.window_buckets)),
-        bucket_ns((o.window / o.window_buckets).count()) {}
+        window_counts(o.window_buckets, (o.window / o.window_buckets).count()) {}
 
   CircuitBreakerOptions o;
   Clock* clock;
@@ -112,8 +105,7 @@ struct CircuitBreaker::Impl {
   int probes_done = 0;                  // guarded by mu
   int probes_slow = 0;                  // guarded by mu
   std::multiset<Clock::Monotonic> outstanding;  // guarded by mu; admission times of unrecorded probes
-  std::vector<Bucket> buckets;          // guarded by mu
-  const int64_t bucket_ns;
+  resilience::RollingCounts<3> window_counts;  // guarded by mu: calls, failures, slow calls
   CircuitBreakerCounters counters;      // guarded by mu
   std::deque<BreakerTransition> pending;  // guarded by mu; transitions not yet reported
 
@@ -121,28 +113,14 @@ struct CircuitBreaker::Impl {
 
   static int64_t Nanos(Clock::Monotonic t) { return t.time_since_epoch().count(); }
 
-  void ClearWindow() {
-    for (Bucket& b : buckets) b = Bucket{};
-  }
-
-  Bucket& CurrentBucket(Clock::Monotonic now) {
-    const int64_t index = Nanos(now) / bucket_ns;
-    Bucket& b = buckets[static_cast<size_t>(index % static_cast<int64_t>(buckets.size()))];
-    if (b.index != index) b = Bucket{index, 0, 0, 0};
-    return b;
-  }
+  void ClearWindow() { window_counts.Clear(); }
 
   BreakerWindow SumWindow(Clock::Monotonic now) const {
-    const int64_t index = Nanos(now) / bucket_ns;
-    const int64_t oldest = index - static_cast<int64_t>(buckets.size()) + 1;
+    const auto [calls, failures, slow] = window_counts.Sum(Nanos(now));
     BreakerWindow w;
-    for (const Bucket& b : buckets) {
-      if (b.index >= oldest && b.index <= index) {
-        w.calls += b.calls;
-        w.failures += b.failures;
-        w.slow_calls += b.slow;
-      }
-    }
+    w.calls = calls;
+    w.failures = failures;
+    w.slow_calls = slow;
     return w;
   }
 
@@ -237,10 +215,7 @@ struct CircuitBreaker::Impl {
       return;
     }
     if (state != BreakerState::kClosed || outcome == CallOutcome::kIgnored) return;
-    Bucket& b = CurrentBucket(now);
-    ++b.calls;
-    if (outcome == CallOutcome::kFailure) ++b.failures;
-    if (slow) ++b.slow;
+    window_counts.Add(Nanos(now), {1, outcome == CallOutcome::kFailure ? 1 : 0, slow ? 1 : 0});
     MaybeTrip(now);
   }
 

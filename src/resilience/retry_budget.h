@@ -16,8 +16,8 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <vector>
 
+#include "resilience/rolling_counts.h"
 #include "sluice/clock.h"
 
 namespace sluice::resilience {
@@ -39,22 +39,15 @@ class RetryBudget {
   int64_t retries();
 
  private:
-  struct Bucket {
-    int64_t index = -1;
-    int64_t calls = 0;
-    int64_t retries = 0;
-  };
   static constexpr int kBuckets = 10;
 
-  Bucket& Current(int64_t now_ns);  // REQUIRES: mu_ held
-  void Sum(int64_t now_ns, int64_t& calls, int64_t& retries) const;  // REQUIRES: mu_ held
+  int64_t NowNanos() const;
 
   const double ratio_;
   const double reserve_;  // min_per_second * window in seconds
-  const int64_t bucket_ns_;
   Clock& clock_;
   std::mutex mu_;
-  std::vector<Bucket> buckets_;  // guarded by mu_
+  RollingCounts<2> window_;  // guarded by mu_: calls, retries
 };
 
 }  // namespace sluice::resilience
