@@ -3,7 +3,6 @@
 
 #include "daemon/config.h"
 
-#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -237,7 +236,7 @@ ResilientStoreOptions DaemonConfig::ResilienceOptions() const {
   ResilientStoreOptions o;
   o.deadline = store_deadline;
   o.workers = store_workers;
-  o.max_queued = std::min<size_t>(store_max_queued, 1'000'000);
+  o.max_queued = store_max_queued;
   o.fail_mode = failure_mode;
   o.retry = store_retry;
   o.breaker = store_breaker;

@@ -176,6 +176,7 @@ TEST(DaemonConfigTest, RejectsMistakesWithFileLineAndReason) {
       {"checkpoint:\n  on_load_failure: shrug", "refuse_to_start or start_fresh"},
       {"checkpoint:\n  save_retry: {initial_delay: 2s, max_delay: 1s}", "initial_delay <= max_delay"},
       {"store:\n  workers: 0", "bad.yaml:2"},
+      {"store:\n  max_queued: 2000000", "max_queued"},
       {"rules:\n  shadow_mode: 3", "bad.yaml:2"},
       {"rules:\n  near_limit_ratio: 2", "near_limit_ratio"},
       {"limits:\n  max_body_bytes: -1", "bad.yaml:2"},
