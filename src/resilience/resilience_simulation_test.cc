@@ -332,7 +332,8 @@ class Harness {
     return r;
   }
 
-  // Ends every fault and lets every call still inside the stack finish.
+  // Ends every fault and lets every call still inside the stack, and any
+  // reconcile pass settling its charges, finish.
   void Drain() {
     if (store_ == nullptr) return;
     faulty_->ClearFaults();
@@ -340,7 +341,7 @@ class Harness {
     ResilienceStats s;
     while (std::chrono::steady_clock::now() < give_up) {
       s = store_->GetResilienceStats();
-      if (faulty_->in_flight() == 0 && s.busy_workers == 0 && s.in_flight == 0) return;
+      if (faulty_->in_flight() == 0 && s.busy_workers == 0 && s.in_flight == 0 && s.reconcile_running == 0) return;
       if (Blocked(/*need_call=*/false)) {
         clock_.Advance(options_.step);
         Settle(true);
