@@ -18,6 +18,7 @@
 #include <fmt/format.h>
 
 #include "sluice/status.h"
+#include "util/json.h"
 
 namespace sluice::daemon {
 namespace {
@@ -82,32 +83,47 @@ std::vector<RlsHeader> RateLimitHeaders(HeaderMode mode, bool reset_epoch, std::
     if (retry_after_seconds > 0) out.push_back({"Retry-After", std::to_string(retry_after_seconds)});
     return out;
   }
+  out.reserve(retry_after_seconds > 0 ? 5 : 4);
   const HeaderLimit& most = limits.front();
-  auto quoted = [](const std::string& name) {
-    std::string q = "\"";
-    for (char c : name.empty() ? std::string("default") : name) {
-      if (c == '"' || c == '\\') q.push_back('\\');
-      q.push_back(c);
+  // Built with appends rather than fmt: these run for every decision.
+  auto append_quoted = [](std::string* s, const std::string& name) {
+    s->push_back('"');
+    for (char c : name.empty() ? std::string_view("default") : std::string_view(name)) {
+      if (c == '"' || c == '\\') s->push_back('\\');
+      s->push_back(c);
     }
-    return q + "\"";
+    s->push_back('"');
+  };
+  auto append_param = [](std::string* s, std::string_view param, int64_t v) {
+    s->append(param);
+    internal::AppendJsonInt(v, s);
   };
   switch (mode) {
     case HeaderMode::kIetf: {
       std::string policy;
       for (const HeaderLimit& l : limits) {
         if (!policy.empty()) policy += ", ";
-        policy += fmt::format("{};q={};w={}", quoted(l.name), l.limit, l.window_seconds);
+        append_quoted(&policy, l.name);
+        append_param(&policy, ";q=", l.limit);
+        append_param(&policy, ";w=", l.window_seconds);
       }
       out.push_back({"RateLimit-Policy", std::move(policy)});
-      out.push_back({"RateLimit", fmt::format("{};r={};t={}", quoted(most.name), most.remaining, most.reset_seconds)});
+      std::string current;
+      append_quoted(&current, most.name);
+      append_param(&current, ";r=", most.remaining);
+      append_param(&current, ";t=", most.reset_seconds);
+      out.push_back({"RateLimit", std::move(current)});
       break;
     }
-    case HeaderMode::kDraft:
+    case HeaderMode::kDraft: {
       out.push_back({"RateLimit-Limit", std::to_string(most.limit)});
       out.push_back({"RateLimit-Remaining", std::to_string(most.remaining)});
       out.push_back({"RateLimit-Reset", std::to_string(most.reset_seconds)});
-      out.push_back({"RateLimit-Policy", fmt::format("{};w={}", most.limit, most.window_seconds)});
+      std::string policy = std::to_string(most.limit);
+      append_param(&policy, ";w=", most.window_seconds);
+      out.push_back({"RateLimit-Policy", std::move(policy)});
       break;
+    }
     case HeaderMode::kXRateLimit:
       out.push_back({"X-RateLimit-Limit", std::to_string(most.limit)});
       out.push_back({"X-RateLimit-Remaining", std::to_string(most.remaining)});
@@ -137,7 +153,7 @@ struct RateLimitService::Executor {
     bool operator>(const Timer& other) const { return at > other.at; }
   };
 
-  Executor(int workers, size_t max_queued) : max_queued(max_queued) {
+  Executor(int workers, size_t queue_bound) : max_queued(queue_bound) {
     for (int i = 0; i < workers; ++i) threads.emplace_back([this] { WorkerLoop(); });
     timer_thread = std::thread([this] { TimerLoop(); });
   }

@@ -6,7 +6,6 @@
 // output for an existing record is a new format version (the golden files in
 // testdata/state_v1/ and testdata/state_v2/ catch it).
 
-#include <charconv>
 #include <string>
 #include <utility>
 #include <variant>
@@ -134,11 +133,7 @@ class CompactWriter {
     out_->append(name);
     out_->append("\":");
   }
-  void Int(int64_t v) {
-    char buf[24];
-    const auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    out_->append(buf, r.ptr);
-  }
+  void Int(int64_t v) { internal::AppendJsonInt(v, out_); }
   void Str(std::string_view v) { internal::AppendJsonString(v, out_); }
   void IntMember(std::string_view name, int64_t v) {
     Name(name);

@@ -442,7 +442,7 @@ void Write(const Json& v, bool pretty, int level, std::string* out) {
   switch (v.type()) {
     case Json::Type::kNull: out->append("null"); return;
     case Json::Type::kBool: out->append(v.as_bool() ? "true" : "false"); return;
-    case Json::Type::kInt: out->append(std::to_string(v.as_int())); return;
+    case Json::Type::kInt: AppendJsonInt(v.as_int(), out); return;
     case Json::Type::kDouble: AppendDouble(v.as_double(), out); return;
     case Json::Type::kString: AppendJsonString(v.as_string(), out); return;
     case Json::Type::kArray: {
@@ -506,6 +506,12 @@ std::string WriteJson(const Json& value, bool pretty) {
   std::string out;
   Write(value, pretty, 0, &out);
   return out;
+}
+
+void AppendJsonInt(int64_t v, std::string* out) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), v);
+  out->append(buf, r.ptr);
 }
 
 void AppendJsonString(std::string_view s, std::string* out) {
@@ -663,10 +669,16 @@ Result<std::optional<int64_t>> JsonObjectReader::GetOptionalInt(std::string_view
 }
 
 Result<std::optional<std::string>> JsonObjectReader::GetOptionalString(std::string_view name) {
+  SLUICE_ASSIGN_OR_RETURN(std::optional<std::string_view> v, GetOptionalStringView(name));
+  if (!v) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(*v));
+}
+
+Result<std::optional<std::string_view>> JsonObjectReader::GetOptionalStringView(std::string_view name) {
   const Json* v = Get(name);
-  if (v == nullptr) return std::optional<std::string>();
+  if (v == nullptr) return std::optional<std::string_view>();
   if (!v->is_string()) return TypeError(name, "a string", *v);
-  return std::optional<std::string>(v->as_string());
+  return std::optional<std::string_view>(v->as_string());
 }
 
 Status JsonObjectReader::CheckNoUnknownFields() const {

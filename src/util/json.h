@@ -115,6 +115,8 @@ std::string WriteJson(const Json& value, bool pretty = false);
 
 // Appends `s` as a quoted, escaped JSON string.
 void AppendJsonString(std::string_view s, std::string* out);
+// Appends `v` in decimal, as WriteJson writes an int.
+void AppendJsonInt(int64_t v, std::string* out);
 
 // True if `s` is well-formed UTF-8 (no overlongs, surrogates or values > U+10FFFF).
 bool IsValidUtf8(std::string_view s);
@@ -150,6 +152,8 @@ class JsonObjectReader {
   // Optional members: nullopt when absent; a wrong type is still an error.
   Result<std::optional<int64_t>> GetOptionalInt(std::string_view name);
   Result<std::optional<std::string>> GetOptionalString(std::string_view name);
+  // As GetOptionalString, viewing the string inside the parsed value.
+  Result<std::optional<std::string_view>> GetOptionalStringView(std::string_view name);
 
   // kInvalidArgument naming the first member no Get* asked for.
   Status CheckNoUnknownFields() const;
