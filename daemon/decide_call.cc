@@ -4,13 +4,13 @@
 #include "daemon/decide_call.h"
 
 #include <array>
-#include <charconv>
 #include <functional>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "daemon/plain_json.h"
 #include "sluice/rate_limiter.h"
 #include "sluice/status.h"
 #include "util/json.h"
@@ -137,106 +137,21 @@ Status EntriesFromJson(const Json& entries, std::vector<RlsEntry>* out) {
 
 // ---- the fast pass -----------------------------------------------------------
 
-// Reads the plain subset of JSON described in the header. Every method
-// returns false when the text leaves that subset (or is not JSON at all); the
-// caller then hands the body to the strict parser, so "false" never becomes
-// an answer of its own.
-class PlainScanner {
- public:
-  explicit PlainScanner(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
-
-  const char* position() const { return p_; }
-
-  void SkipSpace() {
-    while (p_ < end_ && (*p_ == ' ' || *p_ == '\n' || *p_ == '\r' || *p_ == '\t')) ++p_;
-  }
-  bool Consume(char c) {
-    SkipSpace();
-    if (p_ == end_ || *p_ != c) return false;
-    ++p_;
-    return true;
-  }
-  bool AtEnd() {
-    SkipSpace();
-    return p_ == end_;
-  }
-
-  // A string of printable ASCII without escapes.
-  bool String(std::string_view* out) {
-    if (!Consume('"')) return false;
-    const char* start = p_;
-    while (p_ < end_) {
-      const unsigned char c = static_cast<unsigned char>(*p_);
-      if (c == '"') {
-        *out = std::string_view(start, static_cast<size_t>(p_ - start));
-        ++p_;
-        return true;
-      }
-      if (c < 0x20 || c > 0x7e || c == '\\') return false;
-      ++p_;
-    }
-    return false;
-  }
-
-  // An integer literal of at most 18 digits (so it cannot overflow), without
-  // fraction, exponent, leading zeros or "-0".
-  bool Int(int64_t* out) {
-    SkipSpace();
-    const char* start = p_;
-    if (p_ < end_ && *p_ == '-') ++p_;
-    const char* digits = p_;
-    while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
-    const size_t n = static_cast<size_t>(p_ - digits);
-    if (n == 0 || n > 18 || (*digits == '0' && (n > 1 || digits != start))) return false;
-    if (p_ < end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
-    return std::from_chars(start, p_, *out).ec == std::errc();
-  }
-
-  // An object; `member(name)` reads each member's value (false: give up).
-  template <class Member>
-  bool Object(Member&& member) {
-    if (!Consume('{')) return false;
-    if (Consume('}')) return true;
-    for (;;) {
-      std::string_view name;
-      if (!String(&name) || !Consume(':') || !member(name)) return false;
-      if (Consume(',')) continue;
-      return Consume('}');
-    }
-  }
-
-  // An array; `element()` reads each element (false: give up).
-  template <class Element>
-  bool Array(Element&& element) {
-    if (!Consume('[')) return false;
-    if (Consume(']')) return true;
-    for (;;) {
-      if (!element()) return false;
-      if (Consume(',')) continue;
-      return Consume(']');
-    }
-  }
-
- private:
-  const char* p_;
-  const char* end_;
-};
-
 // A field given twice is a strict-parser error, so `once` gives up on it.
-bool ReadStringOnce(PlainScanner& s, std::optional<std::string_view>* field) {
+bool ReadStringOnce(PlainJsonScanner& s, std::optional<std::string_view>* field) {
   std::string_view v;
   if (field->has_value() || !s.String(&v)) return false;
   *field = v;
   return true;
 }
-bool ReadIntOnce(PlainScanner& s, std::optional<int64_t>* field) {
+bool ReadIntOnce(PlainJsonScanner& s, std::optional<int64_t>* field) {
   int64_t v = 0;
   if (field->has_value() || !s.Int(&v)) return false;
   *field = v;
   return true;
 }
 
-bool ScanLimit(PlainScanner& s, LimitFields* f) {
+bool ScanLimit(PlainJsonScanner& s, LimitFields* f) {
   std::optional<int64_t> limit;
   const bool ok = s.Object([&](std::string_view name) {
     if (name == "algorithm") return ReadStringOnce(s, &f->algorithm);
@@ -251,7 +166,7 @@ bool ScanLimit(PlainScanner& s, LimitFields* f) {
   return true;
 }
 
-bool ScanEntry(PlainScanner& s, std::vector<RlsEntry>* entries) {
+bool ScanEntry(PlainJsonScanner& s, std::vector<RlsEntry>* entries) {
   std::optional<std::string_view> key;
   std::optional<std::string_view> value;
   const bool ok = s.Object([&](std::string_view name) {
@@ -267,7 +182,7 @@ bool ScanEntry(PlainScanner& s, std::vector<RlsEntry>* entries) {
 // Fills `f`, `limit` and `limit_text` (the limit object's bytes) from a body
 // in the plain subset; false for any other body.
 bool ScanDecideBody(std::string_view body, DecideFields* f, LimitFields* limit, std::string_view* limit_text) {
-  PlainScanner s(body);
+  PlainJsonScanner s(body);
   const bool ok = s.Object([&](std::string_view name) {
     if (name == "key") return ReadStringOnce(s, &f->key);
     if (name == "limit") {

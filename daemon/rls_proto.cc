@@ -11,8 +11,8 @@
 #include <string>
 #include <utility>
 
-#include <fmt/format.h>
 
+#include "daemon/plain_json.h"
 #include "envoy/service/ratelimit/v3/rls.pb.h"
 #include "sluice/status.h"
 #include "util/json.h"
@@ -101,16 +101,14 @@ void HeadersToProto(const std::vector<RlsHeader>& headers,
 }
 
 // The fast paths below handle what Envoy and envoyproxy/ratelimit's clients
-// send and read, several times faster than protobuf's JSON support (which
-// resolves types by reflection on every call). Anything outside that plain
-// subset (string-encoded numbers, enum numbers, nulls, repeated or unknown
-// fields, metadata, text that is not UTF-8) goes to protobuf, so both paths
-// accept, reject and print exactly the same things.
-using internal::Json;
+// send and read, many times faster than protobuf's JSON support (which
+// resolves types by reflection on every call). Requests are read in one pass
+// without a tree; anything outside that plain subset (escapes and non-ASCII
+// text, string-encoded numbers, enum numbers, nulls, repeated or unknown
+// fields) goes to protobuf, so both paths accept, reject and print exactly
+// the same things.
 
-std::optional<RlsUnit> FastUnit(const Json& value) {
-  if (!value.is_string()) return std::nullopt;
-  const std::string& name = value.as_string();
+std::optional<RlsUnit> FastUnit(std::string_view name) {
   // Exactly the request enum's names (envoy.type.v3.RateLimitUnit).
   for (RlsUnit unit : {RlsUnit::kUnknown, RlsUnit::kSecond, RlsUnit::kMinute, RlsUnit::kHour, RlsUnit::kDay,
                        RlsUnit::kMonth, RlsUnit::kYear}) {
@@ -119,98 +117,107 @@ std::optional<RlsUnit> FastUnit(const Json& value) {
   return std::nullopt;
 }
 
-std::optional<uint64_t> FastUint(const Json& value, uint64_t max) {
-  if (!value.is_int() || value.as_int() < 0 || static_cast<uint64_t>(value.as_int()) > max) return std::nullopt;
-  return static_cast<uint64_t>(value.as_int());
-}
-
-// Calls `visit(name, value)` for each member of `object`, with either
-// spelling of a field name accepted by proto3 JSON; false if a name repeats
-// or `visit` refuses a member.
-template <class Visit>
-bool ForEachMember(const Json& object, Visit visit) {
-  if (!object.is_object()) return false;
-  const Json::Object& members = object.as_object();
-  for (size_t i = 0; i < members.size(); ++i) {
-    for (size_t j = 0; j < i; ++j) {
-      if (members[j].first == members[i].first) return false;
-    }
-    if (members[i].second.is_null() || !visit(members[i].first, members[i].second)) return false;
-  }
+bool ScanUint(PlainJsonScanner& s, uint64_t max, uint64_t* out) {
+  int64_t v = 0;
+  if (!s.Int(&v) || v < 0 || static_cast<uint64_t>(v) > max) return false;
+  *out = static_cast<uint64_t>(v);
   return true;
 }
 
-std::optional<RlsRequest> FastParseRequest(std::string_view text) {
-  Result<Json> json = internal::ParseJson(text, 16);
-  if (!json.ok()) return std::nullopt;
-  RlsRequest out;
-  bool ok = ForEachMember(*json, [&](const std::string& name, const Json& value) {
-    if (name == "domain") {
-      if (!value.is_string()) return false;
-      out.domain = value.as_string();
+// A field named once, in either of proto3 JSON's spellings; a repeat goes to
+// protobuf, which decides what it means.
+bool FirstTime(bool* seen) {
+  if (*seen) return false;
+  *seen = true;
+  return true;
+}
+
+bool ScanEntry(PlainJsonScanner& s, RlsEntry* entry) {
+  bool key = false;
+  bool value = false;
+  return s.Object([&](std::string_view name) {
+    std::string_view v;
+    if (name == "key" && FirstTime(&key) && s.String(&v)) {
+      entry->key = v;
       return true;
     }
-    if (name == "hitsAddend" || name == "hits_addend") {
-      std::optional<uint64_t> v = FastUint(value, UINT32_MAX);
-      if (!v) return false;
-      out.hits_addend = static_cast<uint32_t>(*v);
+    if (name == "value" && FirstTime(&value) && s.String(&v)) {
+      entry->value = v;
       return true;
     }
-    if (name != "descriptors" || !value.is_array()) return false;
-    for (const Json& item : value.as_array()) {
-      RlsDescriptor& d = out.descriptors.emplace_back();
-      const bool descriptor_ok = ForEachMember(item, [&](const std::string& dname, const Json& dvalue) {
-        if (dname == "entries") {
-          if (!dvalue.is_array()) return false;
-          for (const Json& e : dvalue.as_array()) {
-            RlsEntry& entry = d.entries.emplace_back();
-            if (!ForEachMember(e, [&](const std::string& ename, const Json& evalue) {
-                  if (!evalue.is_string()) return false;
-                  if (ename == "key") {
-                    entry.key = evalue.as_string();
-                  } else if (ename == "value") {
-                    entry.value = evalue.as_string();
-                  } else {
-                    return false;
-                  }
-                  return true;
-                })) {
-              return false;
-            }
-          }
-          return true;
-        }
-        if (dname == "hitsAddend" || dname == "hits_addend") {
-          std::optional<uint64_t> v = FastUint(dvalue, static_cast<uint64_t>(INT64_MAX));
-          if (!v) return false;
-          d.hits_addend = *v;
-          return true;
-        }
-        if (dname != "limit") return false;
-        RlsLimitOverride limit;
-        if (!ForEachMember(dvalue, [&](const std::string& lname, const Json& lvalue) {
-              if (lname == "requestsPerUnit" || lname == "requests_per_unit") {
-                std::optional<uint64_t> v = FastUint(lvalue, UINT32_MAX);
-                if (!v) return false;
-                limit.requests_per_unit = static_cast<uint32_t>(*v);
-                return true;
-              }
-              if (lname != "unit") return false;
-              std::optional<RlsUnit> unit = FastUnit(lvalue);
-              if (!unit) return false;
-              limit.unit = *unit;
-              return true;
-            })) {
-          return false;
-        }
-        d.limit = limit;
-        return true;
-      });
-      if (!descriptor_ok) return false;
-    }
-    return true;
+    return false;
   });
-  if (!ok) return std::nullopt;
+}
+
+bool ScanLimitOverride(PlainJsonScanner& s, RlsLimitOverride* limit) {
+  bool rpu = false;
+  bool unit = false;
+  return s.Object([&](std::string_view name) {
+    if ((name == "requestsPerUnit" || name == "requests_per_unit") && FirstTime(&rpu)) {
+      uint64_t v = 0;
+      if (!ScanUint(s, UINT32_MAX, &v)) return false;
+      limit->requests_per_unit = static_cast<uint32_t>(v);
+      return true;
+    }
+    std::string_view v;
+    if (name == "unit" && FirstTime(&unit) && s.String(&v)) {
+      std::optional<RlsUnit> u = FastUnit(v);
+      if (!u) return false;
+      limit->unit = *u;
+      return true;
+    }
+    return false;
+  });
+}
+
+bool ScanDescriptor(PlainJsonScanner& s, RlsDescriptor* d) {
+  bool entries = false;
+  bool hits = false;
+  bool limit = false;
+  return s.Object([&](std::string_view name) {
+    if (name == "entries" && FirstTime(&entries)) {
+      return s.Array([&] { return ScanEntry(s, &d->entries.emplace_back()); });
+    }
+    if ((name == "hitsAddend" || name == "hits_addend") && FirstTime(&hits)) {
+      uint64_t v = 0;
+      if (!ScanUint(s, static_cast<uint64_t>(INT64_MAX), &v)) return false;
+      d->hits_addend = v;
+      return true;
+    }
+    if (name == "limit" && FirstTime(&limit)) {
+      RlsLimitOverride override_limit;
+      if (!ScanLimitOverride(s, &override_limit)) return false;
+      d->limit = override_limit;
+      return true;
+    }
+    return false;
+  });
+}
+
+std::optional<RlsRequest> FastParseRequest(std::string_view text) {
+  PlainJsonScanner s(text);
+  RlsRequest out;
+  bool domain = false;
+  bool hits = false;
+  bool descriptors = false;
+  const bool ok = s.Object([&](std::string_view name) {
+    std::string_view v;
+    if (name == "domain" && FirstTime(&domain) && s.String(&v)) {
+      out.domain = v;
+      return true;
+    }
+    if ((name == "hitsAddend" || name == "hits_addend") && FirstTime(&hits)) {
+      uint64_t n = 0;
+      if (!ScanUint(s, UINT32_MAX, &n)) return false;
+      out.hits_addend = static_cast<uint32_t>(n);
+      return true;
+    }
+    if (name == "descriptors" && FirstTime(&descriptors)) {
+      return s.Array([&] { return ScanDescriptor(s, &out.descriptors.emplace_back()); });
+    }
+    return false;
+  });
+  if (!ok || !s.AtEnd()) return std::nullopt;
   return out;
 }
 
@@ -218,16 +225,25 @@ std::optional<RlsRequest> FastParseRequest(std::string_view text) {
 void AppendDuration(std::chrono::nanoseconds d, std::string* out) {
   const int64_t ns = d.count();
   const int64_t seconds = ns / 1'000'000'000;
-  const int64_t nanos = ns % 1'000'000'000;
-  if (nanos == 0) {
-    fmt::format_to(std::back_inserter(*out), "\"{}s\"", seconds);
-  } else if (nanos % 1'000'000 == 0) {
-    fmt::format_to(std::back_inserter(*out), "\"{}.{:03}s\"", seconds, nanos / 1'000'000);
-  } else if (nanos % 1'000 == 0) {
-    fmt::format_to(std::back_inserter(*out), "\"{}.{:06}s\"", seconds, nanos / 1'000);
-  } else {
-    fmt::format_to(std::back_inserter(*out), "\"{}.{:09}s\"", seconds, nanos);
+  int64_t fraction = ns % 1'000'000'000;
+  int digits = 9;
+  for (; digits > 0 && fraction % 1000 == 0 && (digits > 3 || fraction == 0); digits -= 3) fraction /= 1000;
+  out->push_back('"');
+  internal::AppendJsonInt(seconds, out);
+  if (digits > 0) {
+    char buf[9];
+    for (int i = digits - 1; i >= 0; --i, fraction /= 10) buf[i] = static_cast<char>('0' + fraction % 10);
+    out->push_back('.');
+    out->append(buf, static_cast<size_t>(digits));
   }
+  out->append("s\"");
+}
+
+// A name known to need no escaping (enum names), quoted.
+void AppendQuoted(std::string_view name, std::string* out) {
+  out->push_back('"');
+  out->append(name);
+  out->push_back('"');
 }
 
 std::optional<std::string> FastResponseJson(const RlsResponse& r) {
@@ -251,7 +267,7 @@ std::optional<std::string> FastResponseJson(const RlsResponse& r) {
   };
   if (r.overall_code != RlsCode::kUnknown) {
     field("overallCode");
-    fmt::format_to(std::back_inserter(out), "\"{}\"", code_name(r.overall_code));
+    AppendQuoted(code_name(r.overall_code), &out);
   }
   if (!r.statuses.empty()) {
     field("statuses");
@@ -270,7 +286,7 @@ std::optional<std::string> FastResponseJson(const RlsResponse& r) {
       };
       if (s.code != RlsCode::kUnknown) {
         member("code");
-        fmt::format_to(std::back_inserter(out), "\"{}\"", code_name(s.code));
+        AppendQuoted(code_name(s.code), &out);
       }
       if (s.current_limit.has_value()) {
         member("currentLimit");
@@ -285,11 +301,11 @@ std::optional<std::string> FastResponseJson(const RlsResponse& r) {
         };
         if (s.current_limit->requests_per_unit != 0) {
           limit_member("requestsPerUnit");
-          fmt::format_to(std::back_inserter(out), "{}", s.current_limit->requests_per_unit);
+          internal::AppendJsonInt(s.current_limit->requests_per_unit, &out);
         }
         if (s.current_limit->unit != RlsUnit::kUnknown) {
           limit_member("unit");
-          fmt::format_to(std::back_inserter(out), "\"{}\"", RlsUnitName(s.current_limit->unit));
+          AppendQuoted(RlsUnitName(s.current_limit->unit), &out);
         }
         if (!s.current_limit->name.empty()) {
           limit_member("name");
@@ -299,7 +315,7 @@ std::optional<std::string> FastResponseJson(const RlsResponse& r) {
       }
       if (s.limit_remaining != 0) {
         member("limitRemaining");
-        fmt::format_to(std::back_inserter(out), "{}", s.limit_remaining);
+        internal::AppendJsonInt(s.limit_remaining, &out);
       }
       if (s.duration_until_reset.has_value()) {
         if (s.duration_until_reset->count() < 0) return std::nullopt;

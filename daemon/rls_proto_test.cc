@@ -9,7 +9,9 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <chrono>
+#include <random>
 #include <cmath>
 #include <limits>
 #include <optional>
@@ -372,7 +374,9 @@ TEST(RlsProtoTest, FastJsonParsingAgreesWithProtobuf) {
     Result<RlsRequest> fast = ParseRlsRequestJson(json);
     Result<RlsRequest> slow = ParseRlsRequestJsonViaProtobuf(json);
     ASSERT_EQ(fast.ok(), slow.ok()) << json << " " << slow.status().ToString();
-    if (slow.ok()) EXPECT_TRUE(SameRequest(*fast, *slow)) << json;
+    if (slow.ok()) {
+      EXPECT_TRUE(SameRequest(*fast, *slow)) << json;
+    }
   }
   const char* rejected[] = {
       R"({"domain":"d","descriptors":[{"entries":[{"key":"k","value":"v"}]}],"hitsAdend":1})",
@@ -388,6 +392,59 @@ TEST(RlsProtoTest, FastJsonParsingAgreesWithProtobuf) {
     EXPECT_EQ(fast.status().code(), StatusCode::kInvalidArgument);
     EXPECT_FALSE(ParseRlsRequestJsonViaProtobuf(json).ok()) << json;
   }
+}
+
+TEST(RlsProtoTest, FastJsonParsingAgreesWithProtobufOnMutations) {
+  // Random edits of typical requests: whatever the fast path accepts must
+  // read as protobuf reads it, and what it declines gets protobuf's answer.
+  const std::vector<std::string> corpus = {
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"remote_address","value":"1.2.3.4"}]}],"hitsAddend":1})",
+      R"({"domain":"d","descriptors":[{"entries":[{"key":"a"}]},{"entries":[{"key":"b","value":"c"}],"hitsAddend":0}]})",
+      R"({"domain":"d","hits_addend":7,"descriptors":[{"entries":[{"key":"k","value":"v"}],"limit":{"requestsPerUnit":5,"unit":"HOUR"}}]})",
+      R"( { "domain" : "d" , "descriptors" : [ { "entries" : [ { "key" : "k" , "value" : "v" } ] } ] } )",
+  };
+  const std::vector<std::string> pieces = {
+      "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "0", "1", "9", "-", ".5", "e3", "null", "\"x\"",
+      "\"unit\"", "\"SECOND\"", "\"WEEK\"", "\"hitsAddend\"", "\"hits_addend\"", "\"limit\"",
+      "\"domain\"", "\"entries\"", "\"key\"", "\"value\"", "\xc3\xa9", "\xff", "4294967296", "\\u0041",
+  };
+  std::mt19937_64 rng(20261202);
+  int fast_and_ok = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string json = corpus[rng() % corpus.size()];
+    const int edits = 1 + static_cast<int>(rng() % 2);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % (json.size() + 1);
+      const std::string& piece = pieces[rng() % pieces.size()];
+      switch (rng() % 4) {
+        case 0:
+          json.insert(at, piece);
+          break;
+        case 1:
+          if (at < json.size()) json.erase(at, 1 + rng() % 3);
+          break;
+        case 2:
+          if (at < json.size()) json.replace(at, 1 + rng() % 3, piece);
+          break;
+        default:
+          if (at < json.size() && std::isdigit(static_cast<unsigned char>(json[at]))) {
+            json[at] = static_cast<char>('0' + rng() % 10);
+          } else if (at < json.size() && std::isalpha(static_cast<unsigned char>(json[at]))) {
+            json[at] = static_cast<char>('a' + rng() % 26);
+          }
+          break;
+      }
+    }
+    Result<RlsRequest> fast = ParseRlsRequestJson(json);
+    Result<RlsRequest> slow = ParseRlsRequestJsonViaProtobuf(json);
+    ASSERT_EQ(fast.ok(), slow.ok()) << "iteration " << i << ": " << json << " "
+                                    << (fast.ok() ? slow.status().ToString() : fast.status().ToString());
+    if (slow.ok()) {
+      ASSERT_TRUE(SameRequest(*fast, *slow)) << "iteration " << i << ": " << json;
+      ++fast_and_ok;
+    }
+  }
+  EXPECT_GT(fast_and_ok, 500);  // enough edits leave a valid request to compare
 }
 
 TEST(RlsProtoTest, FastJsonPrintingAgreesWithProtobuf) {
