@@ -6,13 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "daemon/json_mutation_for_test.h"
 #include "sluice/duration.h"
 
 namespace sluice::daemon {
@@ -207,29 +207,7 @@ TEST(DecideCallTest, FastPassAgreesWithStrictParserOnMutations) {
   int fast = 0;
   for (int i = 0; i < 20000; ++i) {
     std::string body = Corpus()[rng() % Corpus().size()];
-    const int edits = 1 + static_cast<int>(rng() % 3);
-    for (int e = 0; e < edits; ++e) {
-      const size_t at = body.empty() ? 0 : rng() % (body.size() + 1);
-      const std::string& piece = kPieces[rng() % kPieces.size()];
-      switch (rng() % 4) {
-        case 3:  // a digit for a digit, a letter for a letter: usually still plain
-          if (at < body.size() && std::isdigit(static_cast<unsigned char>(body[at]))) {
-            body[at] = static_cast<char>('0' + rng() % 10);
-          } else if (at < body.size() && std::isalpha(static_cast<unsigned char>(body[at]))) {
-            body[at] = static_cast<char>('a' + rng() % 26);
-          }
-          break;
-        case 0:
-          body.insert(at, piece);
-          break;
-        case 1:
-          if (at < body.size()) body.erase(at, 1 + rng() % 4);
-          break;
-        default:
-          if (at < body.size()) body.replace(at, 1 + rng() % 4, piece);
-          break;
-      }
-    }
+    MutateJson(rng, kPieces, 1 + static_cast<int>(rng() % 3), &body);
     if (IsPlainDecideBody(body)) ++fast;
     ExpectSameResult(ParseDecideCall(body), ParseDecideCallStrict(body), body);
     if (testing::Test::HasFailure()) {

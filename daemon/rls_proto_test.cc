@@ -9,7 +9,6 @@
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
-#include <cctype>
 #include <chrono>
 #include <random>
 #include <cmath>
@@ -19,6 +18,7 @@
 #include <vector>
 #include <string>
 
+#include "daemon/json_mutation_for_test.h"
 #include "envoy/service/ratelimit/v3/rls.pb.h"
 
 namespace sluice::daemon {
@@ -412,29 +412,7 @@ TEST(RlsProtoTest, FastJsonParsingAgreesWithProtobufOnMutations) {
   int fast_and_ok = 0;
   for (int i = 0; i < 5000; ++i) {
     std::string json = corpus[rng() % corpus.size()];
-    const int edits = 1 + static_cast<int>(rng() % 2);
-    for (int e = 0; e < edits; ++e) {
-      const size_t at = rng() % (json.size() + 1);
-      const std::string& piece = pieces[rng() % pieces.size()];
-      switch (rng() % 4) {
-        case 0:
-          json.insert(at, piece);
-          break;
-        case 1:
-          if (at < json.size()) json.erase(at, 1 + rng() % 3);
-          break;
-        case 2:
-          if (at < json.size()) json.replace(at, 1 + rng() % 3, piece);
-          break;
-        default:
-          if (at < json.size() && std::isdigit(static_cast<unsigned char>(json[at]))) {
-            json[at] = static_cast<char>('0' + rng() % 10);
-          } else if (at < json.size() && std::isalpha(static_cast<unsigned char>(json[at]))) {
-            json[at] = static_cast<char>('a' + rng() % 26);
-          }
-          break;
-      }
-    }
+    MutateJson(rng, pieces, 1 + static_cast<int>(rng() % 2), &json);
     Result<RlsRequest> fast = ParseRlsRequestJson(json);
     Result<RlsRequest> slow = ParseRlsRequestJsonViaProtobuf(json);
     ASSERT_EQ(fast.ok(), slow.ok()) << "iteration " << i << ": " << json << " "
