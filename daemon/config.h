@@ -25,7 +25,7 @@
 //     workers: 8                       # threads waiting on a remote store
 //     max_queued: 10000                # decisions waiting for a worker; more: the failure mode
 //     failure_mode: allow              # allow | deny | fallback | error (below)
-//     failure_mode_by_domain: {}       # per domain: {billing: deny}
+//     failure_mode_by_domain: {}       # per domain (its rules and request-supplied limits): {billing: deny}
 //     resilience:                      # remote stores only
 //       enabled: true
 //       retry:                         # only calls the store provably did not run

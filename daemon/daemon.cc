@@ -187,7 +187,9 @@ Result<std::unique_ptr<Daemon>> Daemon::Start(DaemonConfig config, Logger* logge
       ro.fallback.instance_id = fmt::format("{}:{}", host, ::getpid());
     }
     for (const auto& [domain, mode] : c.failure_mode_by_domain) {
-      ro.fail_mode_overrides.push_back(FailModeRule{DomainStoreKeyPrefix(domain), mode});
+      for (std::string& prefix : DomainStoreKeyPrefixes(domain)) {
+        ro.fail_mode_overrides.push_back(FailModeRule{std::move(prefix), mode});
+      }
     }
     SLUICE_ASSIGN_OR_RETURN(impl->resilient, NewResilientStore(impl->store, std::move(ro)));
     impl->store = impl->resilient;

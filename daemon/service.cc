@@ -36,10 +36,14 @@ uint32_t ClampToUint32(int64_t v) {
 constexpr std::string_view kRuleKeyNamespace = "rls:";
 std::string RuleStoreKey(const RuleMatch& match) { return std::string(kRuleKeyNamespace) + match.counter_key; }
 
+// Caller-supplied limit overrides of `domain` (length-prefixed, so no domain
+// is a prefix of another's keys).
+std::string OverrideStoreKeyPrefix(std::string_view domain) { return fmt::format("rlso:{}:{}:", domain.size(), domain); }
+
 std::string OverrideStoreKey(const RlsRequest& request, const RlsDescriptor& d) {
   // Length-prefixed parts: no key/value text can imitate another's.
-  std::string key = fmt::format("rlso:{}:{}:{}:{}", d.limit->requests_per_unit, static_cast<int>(d.limit->unit),
-                                request.domain.size(), request.domain);
+  std::string key = OverrideStoreKeyPrefix(request.domain);
+  fmt::format_to(std::back_inserter(key), "{}:{}", d.limit->requests_per_unit, static_cast<int>(d.limit->unit));
   for (const RlsEntry& e : d.entries) {
     fmt::format_to(std::back_inserter(key), ":{}:{}:{}:{}", e.key.size(), e.key, e.value.size(), e.value);
   }
@@ -67,8 +71,8 @@ int64_t WindowSeconds(const Policy& policy, int64_t now_ns) {
 
 }  // namespace
 
-std::string DomainStoreKeyPrefix(std::string_view domain) {
-  return std::string(kRuleKeyNamespace) + CounterKeyPrefix(domain);
+std::vector<std::string> DomainStoreKeyPrefixes(std::string_view domain) {
+  return {std::string(kRuleKeyNamespace) + CounterKeyPrefix(domain), OverrideStoreKeyPrefix(domain)};
 }
 
 int64_t CeilSeconds(std::chrono::nanoseconds d) {

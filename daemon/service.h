@@ -109,9 +109,10 @@ struct DecideReply {
   std::chrono::nanoseconds window{0};
 };
 
-// Every store key of the counters of `domain`'s rules starts with this (keys
-// of caller-supplied limit overrides and of /v1/decide do not).
-std::string DomainStoreKeyPrefix(std::string_view domain);
+// Every store key of `domain`'s counters starts with one of these: the
+// counters of its rules and of caller-supplied limit overrides in its
+// requests (keys of /v1/decide with an explicit limit belong to no domain).
+std::vector<std::string> DomainStoreKeyPrefixes(std::string_view domain);
 
 class RateLimitService {
  public:

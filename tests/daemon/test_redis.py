@@ -265,6 +265,12 @@ class RedisTest(DaemonTest):
             status, _, elapsed = self.post_json(d, one("strict", "u"))
             self.assertWithinDeadline(elapsed, "a decision in a domain that denies")
             self.assertEqual(status, 429)
+            # A caller-supplied limit in that domain gets the domain's mode too.
+            override = one("strict", "v")
+            override["descriptors"][0]["limit"] = {"requests_per_unit": 100, "unit": "HOUR"}
+            status, _, elapsed = self.post_json(d, override)
+            self.assertWithinDeadline(elapsed, "a limit override in a domain that denies")
+            self.assertEqual(status, 429)
             samples = parse_metrics(d.get("/metrics").body.decode())
             self.assertEqual(metric_value(samples, "sluice_circuit_breaker_state", breaker="redis"), 1.0)
             self.assertGreaterEqual(
