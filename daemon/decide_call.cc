@@ -95,7 +95,8 @@ Result<DecideCall> BuildCall(const DecideFields& f, PolicyFn&& policy) {
       return InvalidArgumentError("request: give either key and limit, or domain and entries, not both");
     }
     if (!f.has_entries || !f.entries_is_array) {
-      return InvalidArgumentError("request.entries: an array of {\"key\", \"value\"} is required with domain");
+      return InvalidArgumentError(
+          "request.entries: an array of {\"key\", \"value\"} is required with domain");
     }
     SLUICE_RETURN_IF_ERROR(f.entries_error);
     call.domain = std::string(*f.domain);
@@ -181,7 +182,8 @@ bool ScanEntry(PlainJsonScanner& s, std::vector<RlsEntry>* entries) {
 
 // Fills `f`, `limit` and `limit_text` (the limit object's bytes) from a body
 // in the plain subset; false for any other body.
-bool ScanDecideBody(std::string_view body, DecideFields* f, LimitFields* limit, std::string_view* limit_text) {
+bool ScanDecideBody(std::string_view body, DecideFields* f, LimitFields* limit,
+                    std::string_view* limit_text) {
   PlainJsonScanner s(body);
   const bool ok = s.Object([&](std::string_view name) {
     if (name == "key") return ReadStringOnce(s, &f->key);

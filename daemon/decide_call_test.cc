@@ -22,7 +22,8 @@ using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
 // Equal calls, or equal errors.
-void ExpectSameResult(const Result<DecideCall>& got, const Result<DecideCall>& want, const std::string& body) {
+void ExpectSameResult(const Result<DecideCall>& got, const Result<DecideCall>& want,
+                      const std::string& body) {
   SCOPED_TRACE("body: " + body);
   ASSERT_EQ(got.ok(), want.ok()) << (got.ok() ? want.status().ToString() : got.status().ToString());
   if (!want.ok()) {
@@ -110,7 +111,8 @@ TEST(DecideCallTest, ReadsKeyAndLimitWithDefaults) {
   EXPECT_EQ(call->op, Operation::kConsume);
   EXPECT_TRUE(call->domain.empty());
 
-  call = ParseDecideCall(R"({"key":"k","limit":{"limit":7,"period":"90s"},"cost":2,"operation":"peek","name":"n"})");
+  call = ParseDecideCall(
+      R"({"key":"k","limit":{"limit":7,"period":"90s"},"cost":2,"operation":"peek","name":"n"})");
   ASSERT_TRUE(call.ok()) << call.status().ToString();
   EXPECT_EQ(call->policy, Policy::FixedWindow(7, 90s));  // fixed window by default
   EXPECT_EQ(call->cost, 2);
@@ -143,7 +145,8 @@ TEST(DecideCallTest, ErrorsNameTheField) {
     EXPECT_EQ(call.status().code(), StatusCode::kInvalidArgument) << body;
     return std::string(call.status().message());
   };
-  EXPECT_THAT(error(R"({"key":"u","limit":{"limit":10}})"), HasSubstr("limit.period: required field is missing"));
+  EXPECT_THAT(error(R"({"key":"u","limit":{"limit":10}})"),
+              HasSubstr("limit.period: required field is missing"));
   EXPECT_THAT(error(R"({"key":"u","limit":{"limit":10,"period":"1s"},"cost":-1})"),
               HasSubstr("request.cost must not be negative"));
   EXPECT_THAT(error(R"({"key":"u","limit":{"limit":10,"period":"1s"},"operation":"take"})"),
@@ -152,7 +155,8 @@ TEST(DecideCallTest, ErrorsNameTheField) {
   EXPECT_THAT(error(R"({"key":"u","limit":{"limit":1.5,"period":"1s"}})"), HasSubstr("limit.limit"));
   EXPECT_THAT(error(R"({"key":"u"})"), HasSubstr("request.limit is required"));
   EXPECT_THAT(error(R"({"domain":"d","entries":[{"value":"v"}]})"), HasSubstr("request.entries[].key"));
-  EXPECT_THAT(error(R"({"key":"u","limit":{"algorithm":"leaky","limit":1,"period":"1s"}})"), HasSubstr("leaky"));
+  EXPECT_THAT(error(R"({"key":"u","limit":{"algorithm":"leaky","limit":1,"period":"1s"}})"),
+              HasSubstr("leaky"));
 }
 
 TEST(DecideCallTest, CommonBodiesTakeTheFastPass) {
@@ -188,7 +192,8 @@ TEST(DecideCallTest, PolicyCacheKeepsLimitsApart) {
       Result<DecideCall> call = ParseDecideCall(bodies[i]);
       ASSERT_TRUE(call.ok()) << call.status().ToString();
       const int64_t limit = static_cast<int64_t>(i) + 1;
-      EXPECT_EQ(call->policy, Policy::TokenBucket(limit, limit, std::chrono::seconds(limit % 7 + 1))) << bodies[i];
+      EXPECT_EQ(call->policy, Policy::TokenBucket(limit, limit, std::chrono::seconds(limit % 7 + 1)))
+          << bodies[i];
     }
   }
 }
@@ -198,9 +203,11 @@ TEST(DecideCallTest, FastPassAgreesWithStrictParserOnMutations) {
   // and replaced, digits and letters changed. Whatever the fast pass accepts must read as the strict
   // parser reads it, and whatever it declines must get the strict answer.
   static const std::vector<std::string> kPieces = {
-      "\"", "\\", "{", "}", "[", "]", ",", ":", " ", "\n", "0", "1", "9", "-", ".5", "e3", "null", "true",
-      "\"x\"", "\"key\"", "\"limit\"", "\"period\"", "\"1s\"", "\"domain\"", "\"entries\"", "\"cost\"",
-      "\"refill\"", "\"alignment\"", "\"day\"", "\"gcra\"", "\xc3\xa9", "\xff", "\x01", "\\u0041", "12345678901234567890",
+      "\"",         "\\",       "{",          "}",           "[",        "]",          ",",
+      ":",          " ",        "\n",         "0",           "1",        "9",          "-",
+      ".5",         "e3",       "null",       "true",        "\"x\"",    "\"key\"",    "\"limit\"",
+      "\"period\"", "\"1s\"",   "\"domain\"", "\"entries\"", "\"cost\"", "\"refill\"", "\"alignment\"",
+      "\"day\"",    "\"gcra\"", "\xc3\xa9",   "\xff",        "\x01",     "\\u0041",    "12345678901234567890",
   };
   const uint64_t seed = 20261201;
   std::mt19937_64 rng(seed);

@@ -17,7 +17,8 @@
 
 namespace sluice::daemon {
 
-inline void MutateJson(std::mt19937_64& rng, std::span<const std::string> pieces, int edits, std::string* text) {
+inline void MutateJson(std::mt19937_64& rng, std::span<const std::string> pieces, int edits,
+                       std::string* text) {
   for (int e = 0; e < edits; ++e) {
     const size_t at = rng() % (text->size() + 1);
     const std::string& piece = pieces[rng() % pieces.size()];

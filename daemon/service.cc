@@ -38,7 +38,9 @@ std::string RuleStoreKey(const RuleMatch& match) { return std::string(kRuleKeyNa
 
 // Caller-supplied limit overrides of `domain` (length-prefixed, so no domain
 // is a prefix of another's keys).
-std::string OverrideStoreKeyPrefix(std::string_view domain) { return fmt::format("rlso:{}:{}:", domain.size(), domain); }
+std::string OverrideStoreKeyPrefix(std::string_view domain) {
+  return fmt::format("rlso:{}:{}:", domain.size(), domain);
+}
 
 std::string OverrideStoreKey(const RlsRequest& request, const RlsDescriptor& d) {
   // Length-prefixed parts: no key/value text can imitate another's.
