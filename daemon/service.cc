@@ -4,19 +4,15 @@
 #include "daemon/service.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <deque>
 #include <future>
 #include <limits>
-#include <mutex>
-#include <queue>
 #include <string>
-#include <thread>
 #include <unordered_set>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "resilience/executor.h"
 #include "sluice/status.h"
 #include "util/json.h"
 
@@ -143,124 +139,59 @@ std::vector<RlsHeader> RateLimitHeaders(HeaderMode mode, bool reset_epoch, std::
   return out;
 }
 
-// A bounded queue of store work served by worker threads, and one timer
-// thread that answers calls whose deadline passes first. Whichever side flips
-// a call's `finished` flag first answers it; the other does nothing.
+// The worker pool for a remote store (the library's resilience executor) and
+// the deadline of every call on it: a timer answers a call the store has not
+// answered by then, and the worker that finishes first cancels the timer, so
+// the timer thread sleeps through the calls that end in time instead of
+// waking for each. Whichever side flips a call's `finished` flag first
+// answers it; the other does nothing.
 struct RateLimitService::Executor {
-  struct Task {
-    std::function<void()> work;
-    std::shared_ptr<std::atomic<bool>> finished;
-    std::function<void(Status)> on_failure;
-  };
-  struct Timer {
-    std::chrono::steady_clock::time_point at;
-    std::shared_ptr<std::atomic<bool>> finished;
-    std::function<void(Status)> on_failure;
-    bool operator>(const Timer& other) const { return at > other.at; }
-  };
+  // Workers are never abandoned on Stop: a call still running holds the
+  // service, so Stop waits for it (a hung store's own timeout ends it).
+  static constexpr std::chrono::hours kNoAbandon{24 * 365};
 
-  Executor(int workers, size_t queue_bound) : max_queued(queue_bound) {
-    for (int i = 0; i < workers; ++i) threads.emplace_back([this] { WorkerLoop(); });
-    timer_thread = std::thread([this] { TimerLoop(); });
-  }
+  Executor(Clock& c, int workers, size_t max_queued)
+      : clock(c), pool(c, workers, max_queued, kNoAbandon) {}
 
-  ~Executor() { Stop(); }
-
-  void Stop() {
-    std::deque<Task> dropped;
-    std::vector<Timer> timers_left;
-    {
-      std::lock_guard lock(mu);
-      if (stopping) return;
-      stopping = true;
-      dropped.swap(queue);
-      while (!timers.empty()) {
-        timers_left.push_back(timers.top());
-        timers.pop();
-      }
-    }
-    cv.notify_all();
-    timer_cv.notify_all();
-    for (Task& t : dropped) {
-      if (!t.finished->exchange(true)) t.on_failure(UnavailableError("the service is shutting down"));
-    }
-    for (Timer& t : timers_left) {
-      if (!t.finished->exchange(true)) t.on_failure(UnavailableError("the service is shutting down"));
-    }
-    // Workers stuck on a hung store return when its own timeout fires; they
-    // hold no reference to the service's callers by then.
-    for (std::thread& t : threads) t.join();
-    timer_thread.join();
-  }
-
-  void Submit(Task task, std::chrono::milliseconds deadline) {
-    Status refused;
-    {
-      std::lock_guard lock(mu);
-      if (stopping) {
-        refused = UnavailableError("the service is shutting down");
-      } else if (queue.size() >= max_queued) {
-        refused = UnavailableError("too many decisions waiting for the store");
-      } else {
-        timers.push(Timer{std::chrono::steady_clock::now() + deadline, task.finished, task.on_failure});
-        queue.push_back(std::move(task));
-      }
-    }
-    if (!refused.ok()) {
-      // Answered outside the lock: the callback may do anything.
-      if (!task.finished->exchange(true)) task.on_failure(std::move(refused));
+  void Run(std::function<void()> work, std::shared_ptr<std::atomic<bool>> finished,
+           std::function<void(Status)> on_failure, std::chrono::milliseconds deadline) {
+    auto timer = std::make_shared<resilience::Executor::TimerId>();
+    const bool timed = pool.AddTimer(
+        clock.MonotonicNow() + deadline,
+        [this, finished, on_failure] {
+          if (finished->exchange(true)) return;
+          on_failure(stopping.load() ? UnavailableError("the service is shutting down")
+                                     : DeadlineExceededError("the store did not answer within the deadline"));
+        },
+        timer.get());
+    if (!timed) {
+      if (!finished->exchange(true)) on_failure(UnavailableError("the service is shutting down"));
       return;
     }
-    cv.notify_one();
-    timer_cv.notify_one();
-  }
-
-  void WorkerLoop() {
-    for (;;) {
-      Task task;
-      {
-        std::unique_lock lock(mu);
-        cv.wait(lock, [&] { return stopping || !queue.empty(); });
-        if (stopping && queue.empty()) return;
-        task = std::move(queue.front());
-        queue.pop_front();
-      }
+    const uint64_t task = pool.Submit([this, work = std::move(work), finished, timer] {
       // A call whose deadline already passed is not sent to the store at all.
-      if (task.finished->load(std::memory_order_acquire)) continue;
-      task.work();
+      if (finished->load(std::memory_order_acquire)) return;
+      work();
+      pool.CancelTimer(*timer);
+    });
+    if (task == 0) {
+      pool.CancelTimer(*timer);
+      if (!finished->exchange(true)) {
+        on_failure(stopping.load() ? UnavailableError("the service is shutting down")
+                                   : UnavailableError("too many decisions waiting for the store"));
+      }
     }
   }
 
-  void TimerLoop() {
-    std::unique_lock lock(mu);
-    for (;;) {
-      if (stopping) return;
-      if (timers.empty()) {
-        timer_cv.wait(lock);
-        continue;
-      }
-      const auto at = timers.top().at;
-      if (std::chrono::steady_clock::now() < at) {
-        timer_cv.wait_until(lock, at);
-        continue;
-      }
-      Timer t = timers.top();
-      timers.pop();
-      lock.unlock();
-      if (!t.finished->exchange(true)) t.on_failure(DeadlineExceededError("the store did not answer within the deadline"));
-      lock.lock();
-    }
+  // Queued calls and those still running get the shutdown answer at once.
+  void Stop() {
+    stopping.store(true);
+    pool.Stop();
   }
 
-  const size_t max_queued;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::condition_variable timer_cv;
-  bool stopping = false;
-  std::deque<Task> queue;
-  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers;
-  std::vector<std::thread> threads;
-  std::thread timer_thread;
+  Clock& clock;
+  std::atomic<bool> stopping{false};
+  resilience::Executor pool;
 };
 
 RateLimitService::RateLimitService(ServiceOptions options) : options_(std::move(options)) {}
@@ -276,7 +207,8 @@ Result<std::unique_ptr<RateLimitService>> RateLimitService::Create(ServiceOption
   }
   std::unique_ptr<RateLimitService> service(new RateLimitService(std::move(options)));
   if (service->options_.remote_store) {
-    service->executor_ = std::make_unique<Executor>(service->options_.workers, service->options_.max_queued);
+    service->executor_ =
+        std::make_unique<Executor>(*service->options_.clock, service->options_.workers, service->options_.max_queued);
   }
   return service;
 }
@@ -295,7 +227,7 @@ void RateLimitService::Dispatch(std::function<void()> work, std::shared_ptr<std:
     work();
     return;
   }
-  executor_->Submit(Executor::Task{std::move(work), std::move(finished), std::move(on_failure)}, options_.deadline);
+  executor_->Run(std::move(work), std::move(finished), std::move(on_failure), options_.deadline);
 }
 
 Status RateLimitService::ValidateRequest(const RlsRequest& request) const {

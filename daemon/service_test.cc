@@ -443,5 +443,47 @@ TEST(RemoteServiceTest, AFullQueueIsRefusedAtOnce) {
   service->Shutdown();
 }
 
+TEST(RemoteServiceTest, ShutdownAnswersQueuedAndRunningCallsAtOnce) {
+  std::unique_ptr<MemoryStore> memory = std::move(*MemoryStore::Create({}));
+  StallingStore stalling(*memory);
+  DaemonMetrics metrics;
+  ServiceOptions o;
+  o.store = &stalling;
+  o.metrics = &metrics;
+  o.remote_store = true;
+  o.deadline = std::chrono::seconds(20);
+  o.workers = 1;
+  o.max_queued = 4;
+  o.failure_mode = FailMode::kError;
+  std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
+  RuleFile file{"web.yaml", kRules};
+  service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
+  std::vector<std::promise<Status>> promises(3);
+  std::vector<std::future<Status>> answers;
+  for (auto& p : promises) {
+    answers.push_back(p.get_future());
+    service->ShouldRateLimit(Req({Desc({{"remote_address", "1.1.1.1"}})}),
+                             [&p](Result<RlsResponse> r) { p.set_value(r.status()); });
+  }
+  // One call is with the stalled worker, two wait in the queue. Shutdown
+  // answers all three long before their deadline, then waits for the worker.
+  std::thread stopper([&] { service->Shutdown(); });
+  for (std::future<Status>& answer : answers) {
+    ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    Status s = answer.get();
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+    EXPECT_THAT(std::string(s.message()), HasSubstr("shutting down"));
+  }
+  stalling.Release();
+  stopper.join();
+  // After shutdown, calls are answered at once too.
+  std::promise<Status> late;
+  service->ShouldRateLimit(Req({Desc({{"remote_address", "1.1.1.1"}})}),
+                           [&late](Result<RlsResponse> r) { late.set_value(r.status()); });
+  std::future<Status> late_answer = late.get_future();
+  ASSERT_EQ(late_answer.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(late_answer.get().code(), StatusCode::kUnavailable);
+}
+
 }  // namespace
 }  // namespace sluice::daemon
