@@ -370,21 +370,31 @@ class StallingStore : public Store {
   bool released_ = false;
 };
 
+// A service deciding on `store` as on a remote store, with the test rules.
+std::unique_ptr<RateLimitService> RemoteService(Store& store, DaemonMetrics& metrics, FailMode mode,
+                                                std::chrono::milliseconds deadline, int workers,
+                                                size_t max_queued = 10'000) {
+  ServiceOptions o;
+  o.store = &store;
+  o.metrics = &metrics;
+  o.remote_store = true;
+  o.deadline = deadline;
+  o.workers = workers;
+  o.max_queued = max_queued;
+  o.failure_mode = mode;
+  std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
+  RuleFile file{"web.yaml", kRules};
+  service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
+  return service;
+}
+
 TEST(RemoteServiceTest, AStalledStoreGetsTheFailureAnswerAtTheDeadline) {
   std::unique_ptr<MemoryStore> memory = std::move(*MemoryStore::Create({}));
   DaemonMetrics metrics;
   for (FailMode mode : {FailMode::kOpen, FailMode::kClosed, FailMode::kError, FailMode::kFallback}) {
     StallingStore stalling(*memory);
-    ServiceOptions o;
-    o.store = &stalling;
-    o.metrics = &metrics;
-    o.remote_store = true;
-    o.deadline = std::chrono::milliseconds(20);
-    o.workers = 2;
-    o.failure_mode = mode;
-    std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
-    RuleFile file{"web.yaml", kRules};
-    service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
+    std::unique_ptr<RateLimitService> service =
+        RemoteService(stalling, metrics, mode, std::chrono::milliseconds(20), /*workers=*/2);
     std::promise<Result<RlsResponse>> answered;
     service->ShouldRateLimit(Req({Desc({{"remote_address", "1.1.1.1"}})}),
                              [&](Result<RlsResponse> r) { answered.set_value(std::move(r)); });
@@ -416,17 +426,8 @@ TEST(RemoteServiceTest, AFullQueueIsRefusedAtOnce) {
   std::unique_ptr<MemoryStore> memory = std::move(*MemoryStore::Create({}));
   StallingStore stalling(*memory);
   DaemonMetrics metrics;
-  ServiceOptions o;
-  o.store = &stalling;
-  o.metrics = &metrics;
-  o.remote_store = true;
-  o.deadline = std::chrono::seconds(20);
-  o.workers = 1;
-  o.max_queued = 1;
-  o.failure_mode = FailMode::kError;
-  std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
-  RuleFile file{"web.yaml", kRules};
-  service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
+  std::unique_ptr<RateLimitService> service =
+      RemoteService(stalling, metrics, FailMode::kError, std::chrono::seconds(20), /*workers=*/1, /*max_queued=*/1);
   std::vector<std::promise<Status>> promises(3);
   for (auto& p : promises) {
     service->ShouldRateLimit(Req({Desc({{"remote_address", "1.1.1.1"}})}),
@@ -447,17 +448,8 @@ TEST(RemoteServiceTest, ShutdownAnswersQueuedAndRunningCallsAtOnce) {
   std::unique_ptr<MemoryStore> memory = std::move(*MemoryStore::Create({}));
   StallingStore stalling(*memory);
   DaemonMetrics metrics;
-  ServiceOptions o;
-  o.store = &stalling;
-  o.metrics = &metrics;
-  o.remote_store = true;
-  o.deadline = std::chrono::seconds(20);
-  o.workers = 1;
-  o.max_queued = 4;
-  o.failure_mode = FailMode::kError;
-  std::unique_ptr<RateLimitService> service = std::move(*RateLimitService::Create(o));
-  RuleFile file{"web.yaml", kRules};
-  service->SetRules(*RuleSet::LoadFiles(std::span<const RuleFile>(&file, 1)));
+  std::unique_ptr<RateLimitService> service =
+      RemoteService(stalling, metrics, FailMode::kError, std::chrono::seconds(20), /*workers=*/1, /*max_queued=*/4);
   std::vector<std::promise<Status>> promises(3);
   std::vector<std::future<Status>> answers;
   for (auto& p : promises) {
