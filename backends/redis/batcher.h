@@ -2,21 +2,24 @@
 // SPDX-License-Identifier: Apache-2.0
 //
 // Batcher: automatic batching of concurrent blocking calls, as LevelDB groups
-// concurrent writes. Callers queue their item; the caller at the front of the
-// queue, when fewer than `max_in_flight` batches are running, takes up to
-// `max_batch` queued items and runs them as one batch on its own thread while
-// the others wait. A lone caller therefore runs at once in a batch of one (no
-// added latency), and under load many callers share one round trip.
+// concurrent writes. Callers queue their item (or a group of items, which
+// stays together); the caller at the front of the queue, when fewer than
+// `max_in_flight` batches are running, takes queued groups up to `max_batch`
+// items and runs them as one batch on its own thread while the others wait. A
+// lone caller therefore runs at once (no added latency), and under load many
+// callers share one round trip.
 //
 // Waiting is bounded: a caller gives up when its deadline passes while it is
 // still queued (its item was never run), and is turned away at once when
 // `max_queued` callers are already queued.
 //
 // Thread-safe. `run` is called on caller threads, at most `max_in_flight` at
-// a time, and must fill in every item it is given.
+// a time, with at most `max_batch` items (a group larger than that is run
+// alone, in pieces of `max_batch`), and must fill in every item it is given.
 
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -48,11 +51,22 @@ class Batcher {
   // already queued. The item was not run in the last two cases.
   Outcome Submit(Item* item, std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
                  size_t max_queued = 0) {
-    Waiter self(item);
+    return Submit(std::span<Item* const>(&item, 1), deadline, max_queued);
+  }
+
+  // The same for a group of items, which run in one batch (or, beyond
+  // `max_batch`, in consecutive pieces on this caller's or one leader's
+  // thread): all of them, or none.
+  Outcome Submit(std::span<Item* const> items,
+                 std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt,
+                 size_t max_queued = 0) {
+    if (items.empty()) return Outcome::kRun;
+    Waiter self(items);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (max_queued > 0 && queue_.size() >= max_queued) return Outcome::kQueueFull;
+      if (max_queued > 0 && queued_items_ + items.size() > max_queued) return Outcome::kQueueFull;
       queue_.push_back(&self);
+      queued_items_ += items.size();
       AssignLeaderLocked();
     }
     {
@@ -73,6 +87,7 @@ class Batcher {
             for (auto it = queue_.begin(); it != queue_.end(); ++it) {
               if (*it == &self) {
                 queue_.erase(it);
+                queued_items_ -= items.size();
                 return Outcome::kTimedOut;
               }
             }
@@ -86,20 +101,25 @@ class Batcher {
       if (self.done) return Outcome::kRun;
     }
     std::vector<Waiter*> batch;
-    std::vector<Item*> items;
+    std::vector<Item*> run;
     {
       std::lock_guard<std::mutex> lock(mu_);
       leader_pending_ = false;
-      while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(queue_.front());
-        items.push_back(queue_.front()->item);
+      // Whole groups only; the first is taken whatever its size.
+      while (!queue_.empty() && (run.empty() || run.size() + queue_.front()->items.size() <= max_batch_)) {
+        Waiter* w = queue_.front();
         queue_.pop_front();
+        queued_items_ -= w->items.size();
+        batch.push_back(w);
+        run.insert(run.end(), w->items.begin(), w->items.end());
       }
       ++in_flight_;
       // The next in line may start a batch of its own alongside this one.
       AssignLeaderLocked();
     }
-    run_(std::span<Item* const>(items));
+    for (size_t at = 0; at < run.size(); at += max_batch_) {
+      run_(std::span<Item* const>(run).subspan(at, std::min(max_batch_, run.size() - at)));
+    }
     for (Waiter* w : batch) {
       if (w == &self) continue;
       // Notified under the waiter's lock: it cannot see `done` and return
@@ -114,10 +134,16 @@ class Batcher {
     return Outcome::kRun;
   }
 
+  // Items waiting to be taken into a batch.
+  size_t queued_items() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queued_items_;
+  }
+
  private:
   struct Waiter {
-    explicit Waiter(Item* i) : item(i) {}
-    Item* item;
+    explicit Waiter(std::span<Item* const> i) : items(i) {}
+    std::span<Item* const> items;
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;  // guarded by mu
@@ -138,8 +164,9 @@ class Batcher {
   const size_t max_in_flight_;
   const size_t max_batch_;
   const Run run_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::deque<Waiter*> queue_;    // guarded by mu_
+  size_t queued_items_ = 0;      // guarded by mu_: the items of the waiters in queue_
   size_t in_flight_ = 0;         // guarded by mu_
   bool leader_pending_ = false;  // guarded by mu_: a leader was chosen but has not taken its batch
 };

@@ -9,6 +9,8 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -134,6 +136,107 @@ TEST(Batcher, QueuedCallersGiveUpAtTheirDeadlineAndAFullQueueTurnsCallersAway) {
   waiter.join();
   EXPECT_EQ(first.runs, 1);
   EXPECT_EQ(queued.runs, 1);
+}
+
+// A group submitted at once runs in one batch (all of it or, past max_batch,
+// in consecutive pieces), and shares batches with other callers' items.
+TEST(Batcher, GroupsStayTogetherAndShareBatches) {
+  constexpr size_t kMaxBatch = 8;
+  std::mutex mu;
+  std::vector<std::vector<int>> batches;  // inputs of each batch, in run order
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  Batcher<Item> batcher(1, kMaxBatch, [&](std::span<Item* const> batch) {
+    std::vector<int> inputs;
+    for (Item* item : batch) {
+      inputs.push_back(item->input);
+      item->output = item->input * 2;
+      ++item->runs;
+    }
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      first = batches.empty();
+      batches.push_back(inputs);
+    }
+    if (first) opened.wait();  // hold the only batch slot while the others queue
+  });
+  auto wait_for_queued = [&](size_t n) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (batcher.queued_items() < n) {
+      ASSERT_LT(std::chrono::steady_clock::now(), until) << "items never queued";
+      std::this_thread::yield();
+    }
+  };
+  auto group = [](int first, int n) {
+    std::vector<Item> items;
+    for (int i = 0; i < n; ++i) items.push_back(Item{first + i});
+    return items;
+  };
+  auto submit = [&](std::vector<Item>& items) {
+    std::vector<Item*> ptrs;
+    for (Item& item : items) ptrs.push_back(&item);
+    return std::async(std::launch::async, [&batcher, ptrs] {
+      return batcher.Submit(std::span<Item* const>(ptrs)) == Batcher<Item>::Outcome::kRun;
+    });
+  };
+  std::vector<Item> a = group(0, 1), b = group(10, 3), c = group(20, 1), d = group(30, 6), e = group(100, 20);
+  auto fa = submit(a);
+  {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {  // a runs (and holds the slot) before the others queue
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!batches.empty()) break;
+      }
+      ASSERT_LT(std::chrono::steady_clock::now(), until) << "the first batch never ran";
+      std::this_thread::yield();
+    }
+  }
+  auto fb = submit(b);
+  wait_for_queued(3);
+  auto fc = submit(c);
+  wait_for_queued(4);
+  auto fd = submit(d);
+  wait_for_queued(10);
+  auto fe = submit(e);
+  wait_for_queued(30);
+  gate.set_value();
+  for (auto* f : {&fa, &fb, &fc, &fd, &fe}) {
+    ASSERT_EQ(f->wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    EXPECT_TRUE(f->get());
+  }
+  // b and c share a batch; d (6 more would make 10) waits for the next; e,
+  // larger than max_batch, runs alone in pieces of 8, 8 and 4.
+  const std::vector<std::vector<int>> want = {
+      {0},
+      {10, 11, 12, 20},
+      {30, 31, 32, 33, 34, 35},
+      {100, 101, 102, 103, 104, 105, 106, 107},
+      {108, 109, 110, 111, 112, 113, 114, 115},
+      {116, 117, 118, 119},
+  };
+  EXPECT_EQ(batches, want);
+  for (const auto* items : {&a, &b, &c, &d, &e}) {
+    for (const Item& item : *items) {
+      EXPECT_EQ(item.runs, 1);
+      EXPECT_EQ(item.output, item.input * 2);
+    }
+  }
+}
+
+// A group counts each of its items against the queue bound.
+TEST(Batcher, AGroupBeyondTheQueueBoundIsTurnedAway) {
+  Batcher<Item> batcher(1, 8, [](std::span<Item* const> batch) {
+    for (Item* item : batch) item->output = item->input;
+  });
+  std::vector<Item> items(5);
+  std::vector<Item*> ptrs;
+  for (Item& item : items) ptrs.push_back(&item);
+  EXPECT_EQ(batcher.Submit(std::span<Item* const>(ptrs), std::nullopt, 4), Batcher<Item>::Outcome::kQueueFull);
+  for (const Item& item : items) EXPECT_EQ(item.output, -1);
+  EXPECT_EQ(batcher.Submit(std::span<Item* const>(ptrs), std::nullopt, 5), Batcher<Item>::Outcome::kRun);
+  for (const Item& item : items) EXPECT_EQ(item.output, 0);
 }
 
 }  // namespace

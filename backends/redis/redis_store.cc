@@ -305,17 +305,11 @@ class RedisStore final : public Store {
       case Batcher<PendingDecision>::Outcome::kRun:
         return std::move(*pending.result);
       case Batcher<PendingDecision>::Outcome::kTimedOut:
-        return UnavailableError("redis: no batch slot within the command timeout (" +
-                                std::to_string(options_.command_timeout.count()) +
-                                "ms): Redis is slow or unreachable; the decision was not sent");
+        return NoBatchSlotError();
       case Batcher<PendingDecision>::Outcome::kQueueFull:
         break;
     }
-    const Observer& observer = client_.observer();
-    const MetricLabel labels[] = {{"server", "batcher"}};
-    observer.sink().Increment("sluice_redis_queue_rejections_total", labels);
-    return UnavailableError("redis: " + std::to_string(options_.max_pending_commands) +
-                            " decisions already wait for a batch (max_pending_commands); the decision was not sent");
+    return QueueFullError();
   }
 
   std::vector<Result<Decision>> DecideBatch(std::span<const DecideRequest> requests) override {
@@ -332,9 +326,23 @@ class RedisStore final : public Store {
         checked.push_back(&pending.back());
       }
     }
-    const auto chunk = static_cast<size_t>(options_.max_batch);
-    for (size_t at = 0; at < checked.size(); at += chunk) {
-      RunBatch(std::span<PendingDecision* const>(checked).subspan(at, std::min(chunk, checked.size() - at)));
+    // Through the batcher, as one group: concurrent callers' decisions (the
+    // daemon's requests are mostly batches of one) share script calls.
+    if (!checked.empty()) {
+      Status not_sent;
+      switch (batcher_.Submit(std::span<PendingDecision* const>(checked), deadline, options_.max_pending_commands)) {
+        case Batcher<PendingDecision>::Outcome::kRun:
+          break;
+        case Batcher<PendingDecision>::Outcome::kTimedOut:
+          not_sent = NoBatchSlotError();
+          break;
+        case Batcher<PendingDecision>::Outcome::kQueueFull:
+          not_sent = QueueFullError();
+          break;
+      }
+      if (!not_sent.ok()) {
+        for (PendingDecision* p : checked) p->result = not_sent;
+      }
     }
     std::vector<Result<Decision>> out;
     out.reserve(pending.size());
@@ -619,6 +627,19 @@ class RedisStore final : public Store {
     args->push_back(std::to_string(p.interval.count()));
     args->emplace_back(WindowAlignmentName(p.alignment));
     args->push_back(NewVersion());
+  }
+
+  // Why a decision queued for the batcher was not sent.
+  Status NoBatchSlotError() const {
+    return UnavailableError("redis: no batch slot within the command timeout (" +
+                            std::to_string(options_.command_timeout.count()) +
+                            "ms): Redis is slow or unreachable; the decision was not sent");
+  }
+  Status QueueFullError() const {
+    const MetricLabel labels[] = {{"server", "batcher"}};
+    client_.observer().sink().Increment("sluice_redis_queue_rejections_total", labels);
+    return UnavailableError("redis: " + std::to_string(options_.max_pending_commands) +
+                            " decisions already wait for a batch (max_pending_commands); the decision was not sent");
   }
 
   // Decides a batch of checked requests in as few script calls as possible:
