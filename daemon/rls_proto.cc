@@ -11,7 +11,6 @@
 #include <string>
 #include <utility>
 
-
 #include "daemon/plain_json.h"
 #include "envoy/service/ratelimit/v3/rls.pb.h"
 #include "sluice/status.h"
