@@ -12,6 +12,10 @@
 #   - h2load -c50 -m1 and -m10 against the Envoy RLS method ShouldRateLimit
 #     (answered OK, and OVER_LIMIT) and against grpc.health.v1.Health/Check
 #     on the same server: a gRPC method doing no work;
+#   - the same wrk runs of POST /json and /v1/decide (admitted) against a
+#     second sluiced whose store is a local Redis (redis-server, when
+#     installed): the shared-state deployment; its CPU figure is sluiced's
+#     plus Redis's, per request;
 #   - memory: VmRSS before and after 1,000,000 distinct keys are decided
 #     (each a token bucket of 1 per hour, so all stay in the store).
 # Each measurement runs SLUICE_BENCH_REPEATS times (rounds over all
@@ -74,9 +78,10 @@ notes="$work/notes.txt"
 daemon_pid=""
 nginx_pid=""
 wrk_pid=""
+redis_pid=""
 cleanup() {
   local rc=$?
-  for pid in "$wrk_pid" "$daemon_pid" "$nginx_pid"; do
+  for pid in "$wrk_pid" "$daemon_pid" "$nginx_pid" "$redis_pid"; do
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
       wait "$pid" 2>/dev/null || true
@@ -124,10 +129,11 @@ logging:
   level: warning
 EOF
 
-# Starts sluiced with the bench configuration; sets daemon_pid, http, grpc.
-start_sluiced() {
-  local name="$1" ready="$work/$1.ready"
-  "$sluiced" --config "$work/sluiced.yaml" --ready-file "$ready" 2>"$work/$name.log" &
+# Starts sluiced with the bench configuration (or CONFIG); sets daemon_pid,
+# http, grpc.
+start_sluiced() {  # start_sluiced NAME [CONFIG]
+  local name="$1" ready="$work/$1.ready" config="${2:-$work/sluiced.yaml}"
+  "$sluiced" --config "$config" --ready-file "$ready" 2>"$work/$name.log" &
   daemon_pid=$!
   daemon_log="$work/$name.log"
   for _ in $(seq 1 300); do
@@ -195,7 +201,15 @@ expect_status 200 "http://127.0.0.1:$nginx_port/allow" '{}'
 # --- measurements ------------------------------------------------------------
 # The CPU time (user + system, clock ticks) of the server's processes: the
 # daemon, or nginx's master and workers.
-server_pids() { if [[ "$1" == nginx* ]]; then echo "$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"; else echo "$daemon_pid"; fi; }
+server_pids() {
+  if [[ "$1" == nginx* ]]; then
+    echo "$nginx_pid $(pgrep -P "$nginx_pid" | tr '\n' ' ')"
+  elif [[ "$1" == *-redis ]]; then
+    echo "$daemon_pid $redis_pid"
+  else
+    echo "$daemon_pid"
+  fi
+}
 cpu_ticks() {
   local total=0 pid
   for pid in "$@"; do total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
@@ -264,6 +278,37 @@ stop_sluiced
 kill -TERM "$nginx_pid"
 wait "$nginx_pid" || true
 nginx_pid=""
+
+# --- sluiced on Redis ----------------------------------------------------------
+if command -v redis-server >/dev/null; then
+  echo "sluiced on Redis" >&2
+  redis_port=$(free_port)
+  mkdir -p "$work/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work/redis" \
+    --logfile "$work/redis/redis.log" &
+  redis_pid=$!
+  for _ in $(seq 1 100); do
+    redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break
+    kill -0 "$redis_pid" 2>/dev/null || die "redis-server did not start (log: $work/redis/redis.log)"
+    sleep 0.1
+  done
+  sed -e "s|uri: \"memory:\"|uri: \"redis://127.0.0.1:$redis_port\"|" "$work/sluiced.yaml" >"$work/sluiced-redis.yaml"
+  start_sluiced redis "$work/sluiced-redis.yaml"
+  expect_status 200 "http://$http/json" '{"domain":"bench","descriptors":[{"entries":[{"key":"user","value":"smoke"}]}]}'
+  expect_status 200 "http://$http/json" "$smoke_deny"
+  expect_status 429 "http://$http/json" "$smoke_deny"
+  for rep in $(seq 1 "$repeats"); do
+    run_wrk json-redis "$rep" "$http" json allow
+    run_wrk decide-redis "$rep" "$http" decide allow
+    daemon_alive "the Redis runs"
+  done
+  stop_sluiced
+  redis-cli -p "$redis_port" shutdown nosave >/dev/null 2>&1 || kill -TERM "$redis_pid" 2>/dev/null || true
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=""
+else
+  echo "redis-server is not installed: no Redis runs" >>"$notes"
+fi
 
 # --- memory at 1M active keys -------------------------------------------------
 echo "memory: $mem_keys distinct keys" >&2

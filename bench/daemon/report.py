@@ -108,6 +108,10 @@ WORKLOADS = [
     ("health-m10", "gRPC `Health/Check` -c50 -m10 (h2load)", None, None, None, False),
     ("rls-m10", "gRPC `ShouldRateLimit` OK -c50 -m10 (h2load)", "health-m10", 0.7, None, False),
     ("rls-deny-m10", "gRPC `ShouldRateLimit` OVER_LIMIT -c50 -m10 (h2load)", "health-m10", None, None, False),
+    # The shared-state deployment; CPU is sluiced's plus Redis's.
+    ("json-redis", "sluiced on Redis `POST /json`, allowed (wrk; CPU incl. Redis)", "json-allow", None, None, False),
+    ("decide-redis", "sluiced on Redis `POST /v1/decide`, allowed (wrk; CPU incl. Redis)", "decide-allow", None, None,
+     False),
 ]
 
 
