@@ -3,6 +3,7 @@
 
 #include "daemon/grpc_server.h"
 
+#include <absl/synchronization/mutex.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/server_credentials.h>
@@ -305,6 +306,11 @@ GrpcServer::~GrpcServer() { Stop(std::chrono::milliseconds(0)); }
 
 Result<std::unique_ptr<GrpcServer>> GrpcServer::Start(GrpcServerOptions options, RlsDecider decider) {
   if (!decider) return Status(StatusCode::kInvalidArgument, "gRPC server: no decider");
+  // Debian's Abseil tracks the lock order of every Mutex gRPC takes (a
+  // deadlock detector meant for debug builds), a few percent of the CPU of
+  // each call; a server has no use for it.
+  static std::once_flag quiet_mutexes;
+  std::call_once(quiet_mutexes, [] { absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore); });
   std::vector<PortSpec> ports;
   for (const ListenerSettings& listener : options.listeners) {
     if (listener.address.empty()) continue;  // this listener is off
