@@ -10,8 +10,9 @@
 // callers share one round trip.
 //
 // Waiting is bounded: a caller gives up when its deadline passes while it is
-// still queued (its item was never run), and is turned away at once when
-// `max_queued` callers are already queued.
+// still queued (its items were never run), and is turned away at once when
+// its items would take the queue past `max_queued` items (a group larger than
+// that is taken only when nothing else waits).
 //
 // Thread-safe. `run` is called on caller threads, at most `max_in_flight` at
 // a time, with at most `max_batch` items (a group larger than that is run
@@ -64,7 +65,9 @@ class Batcher {
     Waiter self(items);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (max_queued > 0 && queued_items_ + items.size() > max_queued) return Outcome::kQueueFull;
+      if (max_queued > 0 && queued_items_ > 0 && queued_items_ + items.size() > max_queued) {
+        return Outcome::kQueueFull;
+      }
       queue_.push_back(&self);
       queued_items_ += items.size();
       AssignLeaderLocked();

@@ -225,18 +225,49 @@ TEST(Batcher, GroupsStayTogetherAndShareBatches) {
   }
 }
 
-// A group counts each of its items against the queue bound.
-TEST(Batcher, AGroupBeyondTheQueueBoundIsTurnedAway) {
-  Batcher<Item> batcher(1, 8, [](std::span<Item* const> batch) {
+// A group counts each of its items against the queue bound; one larger than
+// the bound is taken only when nothing else waits.
+TEST(Batcher, AGroupCountsEachItemAgainstTheQueueBound) {
+  std::promise<void> gate;
+  std::shared_future<void> opened = gate.get_future().share();
+  std::atomic<int> batches{0};
+  Batcher<Item> batcher(1, 8, [&](std::span<Item* const> batch) {
     for (Item* item : batch) item->output = item->input;
+    if (batches.fetch_add(1) == 0) opened.wait();  // the first batch holds the only slot
   });
-  std::vector<Item> items(5);
-  std::vector<Item*> ptrs;
-  for (Item& item : items) ptrs.push_back(&item);
-  EXPECT_EQ(batcher.Submit(std::span<Item* const>(ptrs), std::nullopt, 4), Batcher<Item>::Outcome::kQueueFull);
-  for (const Item& item : items) EXPECT_EQ(item.output, -1);
-  EXPECT_EQ(batcher.Submit(std::span<Item* const>(ptrs), std::nullopt, 5), Batcher<Item>::Outcome::kRun);
-  for (const Item& item : items) EXPECT_EQ(item.output, 0);
+  auto pointers = [](std::vector<Item>& items) {
+    std::vector<Item*> ptrs;
+    for (Item& item : items) ptrs.push_back(&item);
+    return ptrs;
+  };
+  Item first{1}, second{2}, third{3};
+  auto f1 = std::async(std::launch::async, [&] { return batcher.Submit(&first); });
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (batches.load() == 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the first batch never ran";
+    std::this_thread::yield();
+  }
+  auto f2 = std::async(std::launch::async, [&] { return batcher.Submit(&second, std::nullopt, 4); });
+  auto f3 = std::async(std::launch::async, [&] { return batcher.Submit(&third, std::nullopt, 4); });
+  while (batcher.queued_items() < 2) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the singles never queued";
+    std::this_thread::yield();
+  }
+  std::vector<Item> group(3);
+  std::vector<Item*> group_ptrs = pointers(group);
+  // 2 waiting + 3 > 4: turned away, nothing of it run.
+  EXPECT_EQ(batcher.Submit(std::span<Item* const>(group_ptrs), std::nullopt, 4), Batcher<Item>::Outcome::kQueueFull);
+  for (const Item& item : group) EXPECT_EQ(item.output, -1);
+  gate.set_value();
+  EXPECT_EQ(f1.get(), Batcher<Item>::Outcome::kRun);
+  EXPECT_EQ(f2.get(), Batcher<Item>::Outcome::kRun);
+  EXPECT_EQ(f3.get(), Batcher<Item>::Outcome::kRun);
+  // With nothing waiting, a group larger than the bound still runs.
+  std::vector<Item> big(6);
+  for (int i = 0; i < 6; ++i) big[static_cast<size_t>(i)].input = 10 + i;
+  std::vector<Item*> big_ptrs = pointers(big);
+  EXPECT_EQ(batcher.Submit(std::span<Item* const>(big_ptrs), std::nullopt, 4), Batcher<Item>::Outcome::kRun);
+  for (const Item& item : big) EXPECT_EQ(item.output, item.input);
 }
 
 }  // namespace
