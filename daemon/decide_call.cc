@@ -69,9 +69,10 @@ Result<Policy> PolicyFromFields(const LimitFields& f) {
 }
 
 // `policy()` yields the limit's policy or its error; it is asked only when
-// the body names a key and a limit, after every check before it.
+// the body names a key and a limit, after every check before it. Takes the
+// entries out of `f`.
 template <class PolicyFn>
-Result<DecideCall> BuildCall(const DecideFields& f, PolicyFn&& policy) {
+Result<DecideCall> BuildCall(DecideFields& f, PolicyFn&& policy) {
   DecideCall call;
   if (f.cost) call.cost = *f.cost;
   if (call.cost < 0) return InvalidArgumentError("request.cost must not be negative");
@@ -100,7 +101,7 @@ Result<DecideCall> BuildCall(const DecideFields& f, PolicyFn&& policy) {
     }
     SLUICE_RETURN_IF_ERROR(f.entries_error);
     call.domain = std::string(*f.domain);
-    call.entries = f.entries;
+    call.entries = std::move(f.entries);
     return call;
   }
   if (!f.key) return InvalidArgumentError("request: key and limit (or domain and entries) are required");

@@ -28,12 +28,16 @@ struct SchemeInfo {
   std::string_view scheme;
   std::string_view keys;  // comma-separated
 };
+// The three Redis schemes take the same keys.
+constexpr std::string_view kRedisKeys =
+    "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,"
+    "max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout";
 constexpr SchemeInfo kSchemes[] = {
     {"memory", "shards,max_keys,sweep_interval"},
     {"rocksdb", "sync,sync_interval,cache_records,block_cache_bytes"},
-    {"redis", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
-    {"redis+unix", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
-    {"redis+cluster", "prefix,time,connect_timeout,command_timeout,connections,max_batch,reconnect_backoff,reconnect_backoff_max,max_pending_commands,max_pending_bytes,clock_skew_warning,health_timeout"},
+    {"redis", kRedisKeys},
+    {"redis+unix", kRedisKeys},
+    {"redis+cluster", kRedisKeys},
 };
 
 const SchemeInfo* FindScheme(std::string_view scheme) {
